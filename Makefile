@@ -1,0 +1,42 @@
+# Every target bootstraps itself: a tools venv holding uv, then the project venv from uv.lock.
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+UV_VERSION := 0.13.9
+export UV_PROJECT_ENVIRONMENT := .venv
+
+.PHONY: demo test lint typecheck check bench docs clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --quiet
+	touch $@
+
+## Run the whole loop (report -> plan -> issues) on the bundled sample evidence, with the local forge.
+demo: .venv/.synced
+	rm -rf .trace-harness-demo
+	.venv/bin/trace-harness run --state-dir .trace-harness-demo --evidence examples/evidence
+	@echo; echo "== second run: nothing new to file =="; echo
+	.venv/bin/trace-harness run --state-dir .trace-harness-demo --evidence examples/evidence
+
+## Run the test suite (lint and type checks included).
+test: .venv/.synced
+	.venv/bin/ruff check src tests bench
+	.venv/bin/mypy
+	.venv/bin/pytest -n 2
+
+lint: .venv/.synced
+	.venv/bin/ruff check src tests bench
+	.venv/bin/ruff format --check src tests bench
+
+typecheck: .venv/.synced
+	.venv/bin/mypy
+
+bench: .venv/.synced
+	.venv/bin/python bench/ingest.py
+
+clean:
+	rm -rf .venv .tools .trace-harness .trace-harness-demo .pytest_cache .mypy_cache .ruff_cache

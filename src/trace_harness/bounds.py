@@ -1,0 +1,58 @@
+"""Byte bounds shared by every part, and the helpers that enforce them without splitting characters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_RUN_EVIDENCE_BYTES = 64 * 1024
+MAX_CLUSTER_BYTES = 256 * 1024
+MAX_EVIDENCE_EXCERPT_BYTES = 4 * 1024
+MAX_METADATA_BYTES = 16 * 1024
+MAX_METADATA_VALUE_BYTES = 4 * 1024
+MAX_BODY_CHARS = 65_536
+MAX_PROPOSAL_EVIDENCE_REFS = 5
+MAX_PROPOSAL_AFFECTED_VALUES = 5
+MAX_PROPOSAL_INPUT_REFS = 3
+MAX_PROPOSAL_FIELD_BYTES = 512
+MAX_EVALUATOR_FIXTURES = 3
+MAX_EVALUATOR_FIXTURE_EXCERPT_BYTES = 512
+
+TRUNCATION_SUFFIX = "... [truncated]"
+
+
+def byte_len(text: str) -> int:
+    return len(text.encode())
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` UTF-8 bytes, marking the cut; never splits a character."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    suffix = TRUNCATION_SUFFIX.encode()
+    if limit <= len(suffix):
+        return data[:limit].decode(errors="ignore")
+    return data[: limit - len(suffix)].decode(errors="ignore") + TRUNCATION_SUFFIX
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def encoded_bytes(value: Any) -> int:
+    return byte_len(compact_json(value))
+
+
+def bounded_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    """Cap each value at 4 KiB, then shrink the longest values until the entry fits 16 KiB."""
+    bounded = {key: truncate(value, MAX_METADATA_VALUE_BYTES) for key, value in metadata.items()}
+    while bounded and encoded_bytes(bounded) > MAX_METADATA_BYTES:
+        key = max(bounded, key=lambda item: byte_len(bounded[item]))
+        if not bounded[key]:
+            bounded.pop(key)  # only empty values left: drop keys rather than loop forever
+            continue
+        overage = encoded_bytes(bounded) - MAX_METADATA_BYTES
+        shorter = truncate(bounded[key], max(0, byte_len(bounded[key]) - overage - len(TRUNCATION_SUFFIX)))
+        bounded[key] = "" if shorter == bounded[key] else shorter
+    return bounded

@@ -1,0 +1,1 @@
+"""Evidence readers: the only core modules that read files."""

@@ -1,0 +1,1 @@
+"""Forge adapters: GitHub (PyGithub) and the local SQLite forge."""

@@ -49,3 +49,15 @@ def diagnose_test(test_id: str, exception_type: str = "", message: str = "") -> 
         cluster_id=cluster_id(family, signature),
         title=f"Test failure: {test_id}",
     )
+
+
+def diagnose_event(event: str, family: FailureClass, message: str = "") -> Diagnosis:
+    """Classify a structured event whose class is known from the event map."""
+    signature = f"event:{event}"
+    del message
+    return Diagnosis(
+        failure_class=family,
+        signature=signature,
+        cluster_id=cluster_id(family, signature),
+        title=f"{CLASS_INFO[family].title}: {event}",
+    )

@@ -1,0 +1,43 @@
+"""What every evidence reader shares: its signature, options and output items.
+
+A reader is ``read(stream, display_path, options) -> Iterator[Item]``. It takes a binary stream
+(files and zip members alike), never raises on bad content, and yields:
+  * ``Finding``         a root-cause failure,
+  * ``TestPass``        a passing test (evidence against flakiness),
+  * ``EvidenceProblem`` content it could not read (counted in the report).
+``display_path`` is the path as the user gave it; refs are ``<display_path>:<line>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..config import ClassRule, Config
+from ..models import EvidenceProblem, Finding, TestPass
+from ..taxonomy import FailureClass
+
+Item = Finding | TestPass | EvidenceProblem
+
+
+class ReaderOptions(BaseModel):
+    """The slice of config that readers need, passed in explicitly."""
+
+    model_config = ConfigDict(frozen=True)
+
+    worker_log_tz: str = "UTC"
+    events: dict[str, FailureClass | None] = Field(default_factory=lambda: dict(Config().evidence.events))
+    rules: tuple[ClassRule, ...] = ()
+
+    @classmethod
+    def from_config(cls, config: Config) -> ReaderOptions:
+        return cls(
+            worker_log_tz=config.worker_log_tz,
+            events=dict(config.evidence.events),
+            rules=config.evidence.rules,
+        )
+
+
+Reader = Callable[[BinaryIO, str, ReaderOptions], Iterator[Item]]

@@ -8,7 +8,8 @@
     ├── ForgeError            the forge failed after retries                     -> exit 1
     │   ├── ForgeAuthError    401/403 that is not a rate limit
     │   ├── ForgeNotFound     404 on something that must exist
-    │   └── ForgeConflict     409/422 on a write (e.g. a stale sha)
+    │   ├── ForgeConflict     409/422 on a write (e.g. a stale sha)
+    │   └── ForgeOutcomeUnknown  a create/comment failed ambiguously; re-list and adopt, never resend
     └── StateError            the state store failed                             -> exit 1
         └── StateConflict     a sha-checked write lost a race; re-read and merge
 
@@ -61,6 +62,10 @@ class ForgeNotFound(ForgeError):
 
 class ForgeConflict(ForgeError):
     pass
+
+
+class ForgeOutcomeUnknown(ForgeError):
+    """A non-idempotent write (create, comment) may have been applied although its response was lost."""
 
 
 class StateError(TraceHarnessError):

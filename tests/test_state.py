@@ -1,0 +1,199 @@
+"""The state store: both backends, version-checked writes, and merging instead of overwriting."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trace_harness.errors import ForgeConflict, StateError
+from trace_harness.forge.base import CachedList, CachedPage, TrackedIssue
+from trace_harness.state import (
+    ISSUES,
+    LEDGER,
+    BranchStore,
+    ClusterRecord,
+    DirectoryStore,
+    IssueMap,
+    StateStore,
+    merge_issue_map,
+)
+
+
+class MemoryContents:
+    """An in-memory Contents API with blob shas; ``before_write`` lets a test race a write."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[str, str]] = {}
+        self.branches: set[str] = set()
+        self.before_write: Callable[[str], None] | None = None
+
+    def read_file(self, path: str, branch: str) -> tuple[str, str] | None:
+        return self.files.get(f"{branch}:{path}")
+
+    def write_file(self, path: str, content: str, sha: str | None, branch: str, message: str) -> str:
+        hook, self.before_write = self.before_write, None
+        if hook:
+            hook(path)
+        current = self.files.get(f"{branch}:{path}")
+        if (current[1] if current else None) != sha:
+            raise ForgeConflict(f"{path} does not match {sha}")
+        new_sha = hashlib.sha1(content.encode()).hexdigest()
+        self.files[f"{branch}:{path}"] = (content, new_sha)
+        return new_sha
+
+    def ensure_branch(self, branch: str) -> None:
+        self.branches.add(branch)
+
+
+StoreFactory = Callable[[], tuple[StateStore, Callable[[], StateStore]]]
+
+
+def _directory(tmp_path: Path) -> tuple[StateStore, Callable[[], StateStore]]:
+    return DirectoryStore(tmp_path / "state"), lambda: DirectoryStore(tmp_path / "state")
+
+
+def _branch(_tmp_path: Path) -> tuple[StateStore, Callable[[], StateStore]]:
+    contents = MemoryContents()
+    return BranchStore(contents), lambda: BranchStore(contents)
+
+
+@pytest.fixture(params=[_directory, _branch], ids=["directory", "branch"])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[StateStore, Callable[[], StateStore]]:
+    factory: Callable[[Path], tuple[StateStore, Callable[[], StateStore]]] = request.param
+    return factory(tmp_path)
+
+
+def test_ledger_lines_from_two_racing_runs_are_both_kept(stores: tuple[StateStore, Callable[[], StateStore]]) -> None:
+    first, make_other = stores
+    first.append_ledger(['{"run_id":"a"}'])
+    assert first.ledger_text() == '{"run_id":"a"}\n'
+    other = make_other()
+    other.append_ledger(['{"run_id":"b"}'])  # written behind first's cached version
+    first.append_ledger(['{"run_id":"c"}'])
+    final = make_other().ledger_text().splitlines()
+    assert final == ['{"run_id":"a"}', '{"run_id":"b"}', '{"run_id":"c"}']
+
+
+def test_a_repeated_ledger_line_is_written_once(stores: tuple[StateStore, Callable[[], StateStore]]) -> None:
+    store, make_other = stores
+    store.append_ledger(['{"run_id":"a"}'])
+    make_other().append_ledger(['{"run_id":"a"}', '{"run_id":"b"}'])
+    assert make_other().ledger_text().splitlines() == ['{"run_id":"a"}', '{"run_id":"b"}']
+
+
+def test_issue_maps_merge_key_wise(stores: tuple[StateStore, Callable[[], StateStore]]) -> None:
+    store, make_other = stores
+    store.save_issue_map({"alpha-00000001": ClusterRecord(issue=3)})
+    assert store.issue_map().clusters["alpha-00000001"].issue == 3
+    make_other().save_issue_map({"beta-00000002": ClusterRecord(issue=4)})
+    store.save_issue_map({"alpha-00000001": ClusterRecord(issue=3, rejected_at="2025-01-02T00:00:00Z")})
+    merged = make_other().issue_map().clusters
+    assert merged["beta-00000002"].issue == 4
+    assert merged["alpha-00000001"].rejected_at == "2025-01-02T00:00:00Z"
+
+
+def test_list_cache_round_trips_and_skips_unchanged_writes(
+    stores: tuple[StateStore, Callable[[], StateStore]],
+) -> None:
+    store, make_other = stores
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    issue = TrackedIssue.build(body="x", labels=["trace-harness"], number=1, title="t", state="open",
+                               created_at=now, updated_at=now)  # fmt: skip
+    cached = CachedList(pages=(CachedPage(etag='W/"1"', has_next=False, issues=(issue,)),))
+    store.put_list("issues", cached)
+    reader = make_other()
+    assert reader.get_list("issues") == cached
+    before = reader.requests_made
+    reader.put_list("issues", cached)
+    assert reader.requests_made == before  # nothing changed: no write
+    assert reader.get_list("other") is None
+
+
+def test_ledger_rotates_into_a_monthly_file(tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path, clock=lambda: "202501")
+    big = "x" * 1000
+    for index in range(1000):
+        store.append_ledger([f'{{"run_id":"{index}","pad":"{big}"}}'])
+    archive = (tmp_path / "ledger-202501.jsonl").read_text().splitlines()
+    current = (tmp_path / LEDGER).read_text().splitlines()
+    assert len(archive) + len(current) == 1000
+    assert (tmp_path / LEDGER).stat().st_size < 900 * 1024
+    assert json.loads(current[-1])["run_id"] == "999"
+
+
+def test_damaged_issue_map_is_a_state_error(tmp_path: Path) -> None:
+    (tmp_path / ISSUES).write_text("{not json")
+    with pytest.raises(StateError):
+        DirectoryStore(tmp_path).issue_map()
+
+
+def test_damaged_cache_is_a_miss(tmp_path: Path) -> None:
+    (tmp_path / "list-cache.json").write_text('{"issues": {"pages": "nope"}}')
+    assert DirectoryStore(tmp_path).get_list("issues") is None
+
+
+def test_manifests_are_written_listed_and_pruned(tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path)
+    store.write_manifest("2025-01-01", "run1", {"n": 1})
+    store.write_manifest("2025-01-09", "run2", {"n": 2})
+    assert store.prune_manifests("2025-01-05") == 1
+    assert store.manifest_names() == ["manifests/2025-01-09-run2.json"]
+
+
+def test_branch_store_conflict_rereads_and_merges() -> None:
+    contents = MemoryContents()
+    store = BranchStore(contents)
+    store.save_issue_map({"alpha-00000001": ClusterRecord(issue=1)})
+    contents.before_write = lambda _path: BranchStore(contents).save_issue_map(
+        {"beta-00000002": ClusterRecord(issue=2)}
+    )
+    store.save_issue_map({"gamma-00000003": ClusterRecord(issue=3)})
+    final = BranchStore(contents).issue_map().clusters
+    assert {key: record.issue for key, record in final.items()} == {
+        "alpha-00000001": 1,
+        "beta-00000002": 2,
+        "gamma-00000003": 3,
+    }
+    assert contents.branches == {"trace-harness/state"}
+
+
+def test_branch_store_gives_up_after_endless_conflicts() -> None:
+    contents = MemoryContents()
+    store = BranchStore(contents)
+    races: list[int] = []
+
+    def always_race(_path: str) -> None:
+        races.append(1)
+        BranchStore(contents).append_ledger([f'{{"race":{len(races)}}}'])
+        contents.before_write = always_race
+
+    contents.before_write = always_race
+    with pytest.raises(StateError):
+        store.append_ledger(['{"run_id":"mine"}'])
+
+
+records = st.builds(
+    ClusterRecord,
+    issue=st.none() | st.integers(1, 50),
+    rejected_at=st.none() | st.sampled_from(["2025-01-01", "2025-02-01"]),
+)
+maps = st.dictionaries(st.sampled_from(["a-1", "b-2", "c-3"]), records, max_size=3)
+
+
+@settings(max_examples=100, deadline=None)
+@given(fresh=maps, ours=maps)
+def test_merge_never_loses_a_key_or_raises_an_issue_number(
+    fresh: dict[str, ClusterRecord], ours: dict[str, ClusterRecord]
+) -> None:
+    merged = merge_issue_map(IssueMap(clusters=fresh), ours).clusters
+    assert set(merged) == set(fresh) | set(ours)
+    for key, record in merged.items():
+        candidates = [r.issue for r in (fresh.get(key), ours.get(key)) if r is not None and r.issue is not None]
+        assert record.issue == (min(candidates) if candidates else None)

@@ -18,6 +18,7 @@ from trace_harness.policy import (
     evidence_digest,
     parse_time,
     posted_digests,
+    reverse_aliases,
 )
 from trace_harness.taxonomy import FailureClass, Severity
 
@@ -450,7 +451,8 @@ def test_alias_chain_across_history_and_report() -> None:
     unkeyed = make_issue(3, cluster_id=None)
     plan = plan_for([SEEN_NOW], [unkeyed], history, aliases={middle: DEP})
     assert only(plan) == ("skip", "duplicate-unchanged", 3)
-    assert alias_names(DEP, {oldest: middle, middle: DEP}) == {DEP, middle, oldest}
+    assert alias_names(DEP, reverse_aliases({oldest: middle, middle: DEP})) == {DEP, middle, oldest}
+    assert alias_names(DEP, reverse_aliases({oldest: middle, middle: oldest})) == {DEP}
 
 
 def test_history_map_finds_an_issue_whose_marker_was_edited_away() -> None:

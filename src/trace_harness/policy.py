@@ -105,7 +105,8 @@ class Context(BaseModel):
     history: PolicyHistory
     config: Config
     now: datetime
-    aliases: dict[str, str]
+    # new id -> the older ids that alias to it (history's and the report's).
+    older_ids: dict[str, tuple[str, ...]]
     # (is special, cluster id or special name) -> the issues carrying it; twins are possible.
     by_key: dict[tuple[bool, str], tuple[TrackedIssue, ...]]
     # Issues with neither marker nor label: findable only through the history map.
@@ -125,7 +126,7 @@ class Context(BaseModel):
             history=history,
             config=config,
             now=_aware(now),
-            aliases={**history.id_aliases, **report.id_aliases},
+            older_ids=reverse_aliases({**history.id_aliases, **report.id_aliases}),
             by_key={key: tuple(issues) for key, issues in by_key.items()},
             unkeyed={issue.number: issue for issue in tracked if not (issue.special or issue.cluster_id)},
             numbers=frozenset(issue.number for issue in tracked),
@@ -233,7 +234,7 @@ def cluster_subject(cluster: Cluster, ctx: Context) -> Subject:
     severe = is_severe(cluster, ctx.config)
     return Subject(
         id=cluster.id,
-        names=alias_names(cluster.id, ctx.aliases),
+        names=alias_names(cluster.id, ctx.older_ids),
         occurrences=cluster.occurrences,
         severe=severe,
         qualifies=severe or cluster.occurrences >= ctx.config.recurrence.min_occurrences,
@@ -244,15 +245,21 @@ def cluster_subject(cluster: Cluster, ctx: Context) -> Subject:
     )
 
 
-def alias_names(cluster_id: str, aliases: dict[str, str]) -> frozenset[str]:
-    """The id and every older id that leads to it through the alias chain."""
-    names = {cluster_id}
-    grew = True
-    while grew:
-        older = {old for old, new in aliases.items() if new in names}
-        grew = not older <= names
-        names |= older
+def alias_names(cluster_id: str, older: dict[str, tuple[str, ...]]) -> frozenset[str]:
+    """The id and every older id that leads to it through the alias chain (``older``: new -> old ids)."""
+    names, frontier = {cluster_id}, [cluster_id]
+    while frontier:
+        fresh = [old for new in frontier for old in older.get(new, ()) if old not in names]
+        names.update(fresh)
+        frontier = fresh
     return frozenset(names)
+
+
+def reverse_aliases(aliases: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    older: dict[str, list[str]] = {}
+    for old, new in sorted(aliases.items()):
+        older.setdefault(new, []).append(old)
+    return {new: tuple(olds) for new, olds in older.items()}
 
 
 def decide_subject(subject: Subject, ctx: Context) -> PlanAction:

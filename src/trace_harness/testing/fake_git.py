@@ -1,0 +1,220 @@
+"""The fake GitHub's repository-content and Actions routes: contents (sha-checked), git refs, branches,
+workflow runs, jobs, logs and artifacts (downloads answer with a 302 to a fake blob host, as GitHub does)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import re
+import zipfile
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from .fake_http import API, Handler, Reply, Req, invalid, not_found
+
+if TYPE_CHECKING:
+    from .fake_github import FakeGitHub
+
+
+def blob_sha(content: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()  # git's object id, not security
+
+
+class GitRoutes:
+    """State and handlers for contents, refs and Actions, owned by a ``FakeGitHub``."""
+
+    def __init__(self, fake: FakeGitHub) -> None:
+        self.fake = fake
+        self.branches: dict[str, str] = {fake.default_branch: blob_sha(b"initial commit")}
+        self.files: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.runs: dict[int, dict[str, Any]] = {}
+        self.jobs: dict[int, dict[str, Any]] = {}
+        self.artifacts: dict[int, dict[str, Any]] = {}
+        self.downloads: dict[str, bytes] = {}
+
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        return [
+            ("GET", r"/contents/(?P<path>.+)", self._get_contents),
+            ("PUT", r"/contents/(?P<path>.+)", self._put_contents),
+            ("GET", r"/git/ref/heads/(?P<branch>.+)", self._get_ref),
+            ("POST", r"/git/refs", self._create_ref),
+            ("GET", r"/branches/(?P<branch>.+)", self._get_branch),
+            ("GET", r"/actions/runs", self._list_runs),
+            ("GET", r"/actions/workflows/(?P<wf>[^/]+)/runs", self._list_runs),
+            ("GET", r"/actions/runs/(?P<id>\d+)", self._get_run),
+            ("GET", r"/actions/runs/(?P<id>\d+)/jobs", self._list_jobs),
+            ("GET", r"/actions/runs/(?P<id>\d+)/logs", self._run_logs),
+            ("GET", r"/actions/jobs/(?P<id>\d+)/logs", self._job_logs),
+            ("GET", r"/actions/runs/(?P<id>\d+)/artifacts", self._list_artifacts),
+            ("GET", r"/actions/artifacts/(?P<id>\d+)/zip", self._artifact_zip),
+        ]
+
+    # -- seeding --------------------------------------------------------------------------------
+
+    def add_run(self, workflow: str = "ci.yml", conclusion: str = "failure", **extra: Any) -> int:
+        run_id = 9_000_000 + self.fake.next_id()
+        now = self.fake.stamp()
+        self.runs[run_id] = {
+            "id": run_id,
+            "name": workflow.removesuffix(".yml"),
+            "path": f".github/workflows/{workflow}",
+            "head_branch": "main",
+            "head_sha": blob_sha(str(run_id).encode()),
+            "event": "push",
+            "status": "completed",
+            "conclusion": conclusion,
+            "run_attempt": 1,
+            "html_url": f"https://github.com/{self.fake.repo}/actions/runs/{run_id}",
+            "created_at": now,
+            "updated_at": now,
+            **extra,
+        }
+        return run_id
+
+    def add_job(self, run_id: int, name: str, log: str, conclusion: str = "failure") -> int:
+        job_id = 8_000_000 + self.fake.next_id()
+        self.jobs[job_id] = {
+            "id": job_id,
+            "run_id": run_id,
+            "name": name,
+            "status": "completed",
+            "conclusion": conclusion,
+        }
+        self.downloads[f"logs/job-{job_id}.txt"] = log.encode()
+        return job_id
+
+    def add_artifact(self, run_id: int, name: str, data: bytes) -> int:
+        artifact_id = 7_000_000 + self.fake.next_id()
+        url = f"{API}/repos/{self.fake.repo}/actions/artifacts/{artifact_id}/zip"
+        self.artifacts[artifact_id] = {
+            "id": artifact_id,
+            "node_id": f"MDg6QXJ0aWZhY3Q{artifact_id}",
+            "name": name,
+            "size_in_bytes": len(data),
+            "archive_download_url": url,
+            "expired": False,
+            "created_at": self.fake.stamp(),
+            "workflow_run": {"id": run_id},
+        }
+        self.downloads[f"artifacts/{artifact_id}.zip"] = data
+        return artifact_id
+
+    # -- contents -------------------------------------------------------------------------------
+
+    def _get_contents(self, m: re.Match[str], req: Req) -> Reply:
+        path, branch = unquote(m["path"]), req.params.get("ref", self.fake.default_branch)
+        if branch not in self.branches:
+            return not_found(f"No commit found for the ref {branch}")
+        stored = self.files.get((branch, path))
+        if stored is None:
+            return not_found()
+        content, sha = stored
+        return Reply(200, {**self._content_payload(path, content, sha), "encoding": "base64"})
+
+    def _put_contents(self, m: re.Match[str], req: Req) -> Reply:
+        path, body = unquote(m["path"]), req.body or {}
+        branch = body.get("branch", self.fake.default_branch)
+        if branch not in self.branches:
+            return not_found(f"Branch {branch} not found")
+        current = self.files.get((branch, path))
+        if current is not None and "sha" not in body:
+            return invalid("sha", "missing_field", '"sha" wasn\'t supplied.')
+        if (current is not None and body["sha"] != current[1]) or (current is None and body.get("sha")):
+            return Reply(409, {"message": f"{path} does not match {body.get('sha')}"})
+        return self._store(branch, path, base64.b64decode(body.get("content", "")), body.get("message", ""), current)
+
+    def _store(self, branch: str, path: str, content: bytes, message: str, current: object) -> Reply:
+        sha = blob_sha(content)
+        self.files[(branch, path)] = (content, sha)
+        commit = blob_sha(f"{branch}:{path}:{sha}:{self.fake.next_id()}".encode())
+        self.branches[branch] = commit
+        payload = {"content": self._content_payload(path, content, sha), "commit": {"sha": commit, "message": message}}
+        return Reply(200 if current is not None else 201, payload)
+
+    def _content_payload(self, path: str, content: bytes, sha: str) -> dict[str, Any]:
+        url = f"{API}/repos/{self.fake.repo}/contents/{path}"
+        return {
+            "type": "file",
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "sha": sha,
+            "size": len(content),
+            "url": url,
+            "html_url": f"https://github.com/{self.fake.repo}/blob/{path}",
+            "git_url": f"{API}/repos/{self.fake.repo}/git/blobs/{sha}",
+            "download_url": None,
+            "content": base64.encodebytes(content).decode(),
+        }
+
+    # -- refs and branches ------------------------------------------------------------------------
+
+    def _get_ref(self, m: re.Match[str], _req: Req) -> Reply:
+        branch = unquote(m["branch"])
+        if branch not in self.branches:
+            return not_found()
+        sha = self.branches[branch]
+        return Reply(200, {"ref": f"refs/heads/{branch}", "object": {"sha": sha, "type": "commit"}})
+
+    def _create_ref(self, _m: re.Match[str], req: Req) -> Reply:
+        body = req.body or {}
+        ref, sha = body.get("ref", ""), body.get("sha", "")
+        if not ref.startswith("refs/heads/") or not sha:
+            return invalid("ref", "invalid")
+        branch = ref.removeprefix("refs/heads/")
+        if branch in self.branches:
+            return Reply(422, {"message": "Reference already exists"})
+        self.branches[branch] = sha
+        return Reply(201, {"ref": ref, "object": {"sha": sha, "type": "commit"}})
+
+    def _get_branch(self, m: re.Match[str], _req: Req) -> Reply:
+        branch = unquote(m["branch"])
+        if branch not in self.branches:
+            return not_found("Branch not found")
+        return Reply(200, {"name": branch, "commit": {"sha": self.branches[branch]}, "protected": False})
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def _list_runs(self, m: re.Match[str], req: Req) -> Reply:
+        workflow = m.groupdict().get("wf")
+        runs = [
+            run
+            for run in sorted(self.runs.values(), key=lambda r: -int(r["id"]))
+            if (workflow is None or run["path"].endswith(f"/{workflow}"))
+            and all(run.get(key) == req.params[key] for key in ("status", "branch", "event") if key in req.params)
+        ]
+        return self.fake.paginate(runs, req, wrap="workflow_runs")
+
+    def _get_run(self, m: re.Match[str], _req: Req) -> Reply:
+        run = self.runs.get(int(m["id"]))
+        return Reply(200, run) if run else not_found()
+
+    def _list_jobs(self, m: re.Match[str], req: Req) -> Reply:
+        jobs = [job for job in self.jobs.values() if job["run_id"] == int(m["id"])]
+        return self.fake.paginate(jobs, req, wrap="jobs")
+
+    def _job_logs(self, m: re.Match[str], _req: Req) -> Reply:
+        key = f"logs/job-{m['id']}.txt"
+        return self._redirect(key) if key in self.downloads else not_found()
+
+    def _run_logs(self, m: re.Match[str], _req: Req) -> Reply:
+        run_id = int(m["id"])
+        if run_id not in self.runs:
+            return not_found()
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for job in (j for j in self.jobs.values() if j["run_id"] == run_id):
+                archive.writestr(f"{job['name']}.txt", self.downloads[f"logs/job-{job['id']}.txt"])
+        self.downloads[f"logs/run-{run_id}.zip"] = buffer.getvalue()
+        return self._redirect(f"logs/run-{run_id}.zip")
+
+    def _list_artifacts(self, m: re.Match[str], req: Req) -> Reply:
+        found = [a for a in self.artifacts.values() if a["workflow_run"]["id"] == int(m["id"])]
+        return self.fake.paginate(found, req, wrap="artifacts")
+
+    def _artifact_zip(self, m: re.Match[str], _req: Req) -> Reply:
+        key = f"artifacts/{m['id']}.zip"
+        return self._redirect(key) if key in self.downloads else not_found()
+
+    def _redirect(self, key: str) -> Reply:
+        return Reply(302, headers={"Location": self.fake.download_url(key)})

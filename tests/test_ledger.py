@@ -46,7 +46,7 @@ def test_bad_trigger_is_rejected() -> None:
 
 
 def test_errors_are_redacted_single_lines() -> None:
-    token = "ghp_" + "a" * 36
+    token = "ghp_1234567890abcdefghij1234567890abcdef"
     cleaned = clean_errors([f"boom\n  with {token}"])
     assert cleaned == ("boom with [redacted-token]",)
 

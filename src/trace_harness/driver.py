@@ -1,0 +1,475 @@
+"""The imperative shell of one run: report → tracked issues → policy → forge writes → state → ledger.
+
+Order matters for exactly-one-issue-per-cluster under crashes and overlapping runs:
+
+- tracked issues come from the forge list *and* the state map (issues whose label or marker was edited
+  away are fetched by number), so a cluster is never filed twice;
+- an issue found by label or marker but missing from the map (a crash after create) is adopted, its
+  posted digest read back from the body, so no spurious update follows;
+- after creating, the list is read again: twins from an overlapping run are closed as duplicates of the
+  lowest number;
+- an ambiguous create (``ForgeOutcomeUnknown``) is never resent: the list is read and the issue adopted;
+- the ledger line is written in ``finally`` (spooled locally if the store fails).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from .bounds import MAX_BODY_CHARS
+from .config import Config
+from .errors import ForgeError, ForgeOutcomeUnknown, StateError, TraceHarnessError
+from .forge.base import Forge, LabelSpec, TrackedIssue
+from .identity import TRACKING_LABEL, cluster_label, cluster_marker, special_marker, state_label
+from .ledger import Counts, Ledger, LedgerInput, LedgerLine, Requests, Trigger, clean_errors
+from .models import Cluster, Report
+from .plan import CreateIssue, Plan, Reopen, Skip, SpecialIssue, UpdateIssue
+from .policy import Context, PolicyHistory, cluster_subject, decide, evidence_digest, special_subject
+from .redact import mask
+from .state import ClusterRecord, IssueMap, StateStore, merge_issue_map
+
+Action = CreateIssue | UpdateIssue | Reopen | Skip
+MAX_TITLE_CHARS = 256
+_DIGEST_RE = re.compile(r"<!--\s*trace-harness:digest=([0-9a-f]{1,64})\s*-->")
+
+
+class Outcome(BaseModel):
+    """What happened to one planned action (``result`` differs from the plan when a write failed)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cluster_id: str
+    action: str
+    reason: str
+    issue: int | None
+    result: str
+    detail: str = ""
+
+
+class RunResult(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    plan: Plan | None
+    outcomes: tuple[Outcome, ...]
+    ledger: LedgerLine
+    exit_code: int
+
+
+@dataclass
+class _Run:
+    """Mutable bookkeeping of one run; the shell's only mutable state."""
+
+    report: Report
+    plan: Plan
+    updates: dict[str, ClusterRecord] = field(default_factory=dict)
+    outcomes: list[Outcome] = field(default_factory=list)
+    commented: set[int] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+
+class Driver:
+    def __init__(
+        self,
+        forge: Forge,
+        store: StateStore,
+        config: Config,
+        *,
+        ledger: Ledger | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        public: bool | None = None,
+    ) -> None:
+        self.forge = forge
+        self.store = store
+        self.config = config
+        self.ledger = ledger
+        self.clock = clock
+        self.public = public
+        self.namespace = config.labels.namespace
+
+    # -- the run ------------------------------------------------------------------------------------
+    def run(
+        self, load_report: Callable[[], Report], *, trigger: Trigger = "manual", dry_run: bool = False
+    ) -> RunResult:
+        """One whole run; never raises a TraceHarnessError, the exit code says how it went."""
+        started = self.clock()
+        report: Report | None = None
+        run: _Run | None = None
+        errors: list[str] = []
+        exit_code = 0
+        try:
+            if self.ledger is not None and not dry_run:
+                self.ledger.flush()
+            report = load_report()
+            run = self.plan_and_apply(report, dry_run=dry_run)
+            errors = run.errors
+            exit_code = 1 if errors else 0
+        except TraceHarnessError as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            exit_code = exc.exit_code
+        except Exception as exc:  # a bug: still ledgered, then surfaced
+            errors.append(f"internal error: {type(exc).__name__}")
+            exit_code = 1
+            raise
+        finally:
+            line = self._ledger_line(started, trigger, report, run, errors, exit_code)
+            if self.ledger is not None and not dry_run:
+                self.ledger.record(line)
+        return RunResult(plan=run.plan if run else None, outcomes=tuple(run.outcomes) if run else (), ledger=line,
+                         exit_code=exit_code)  # fmt: skip
+
+    def plan_and_apply(self, report: Report, *, dry_run: bool) -> _Run:
+        issue_map = self.store.issue_map()
+        tracked, gone = self.tracked_issues(issue_map)
+        run = _Run(report=report, plan=Plan())
+        self._adopt_and_remember(run, tracked, issue_map)  # before deciding: adopted issues are not new
+        history = history_from(merge_issue_map(issue_map, run.updates), gone)
+        run.plan = decide(report, tracked, history, self.config, self.clock())
+        if dry_run:
+            run.outcomes = [_planned(action) for action in run.plan.actions]
+            return run
+        self.apply(run, tracked)
+        self._save_map(run)
+        return run
+
+    def tracked_issues(self, issue_map: IssueMap) -> tuple[list[TrackedIssue], set[int]]:
+        """The forge list plus mapped issues the list misses (label removed); and mapped numbers now gone."""
+        listed = self.forge.tracked_issues()
+        seen = {issue.number for issue in listed}
+        wanted = sorted({r.issue for r in issue_map.clusters.values() if r.issue is not None} - seen)
+        fetched = {number: self.forge.get_issue(number) for number in wanted}
+        extra = [issue for issue in fetched.values() if issue is not None]
+        return listed + extra, {number for number, issue in fetched.items() if issue is None}
+
+    # -- applying the plan --------------------------------------------------------------------------
+    def apply(self, run: _Run, tracked: list[TrackedIssue]) -> None:
+        self._close_twins(run, tracked)
+        writes = [action for action in run.plan.actions if action.action != "skip"]
+        if any(action.action == "create" for action in writes):
+            self._ensure_labels(run)
+        for action in run.plan.actions:
+            run.outcomes.append(self._apply_one(run, action))
+        if any(o.action == "create" and o.result in ("created", "unknown") for o in run.outcomes):
+            self._relist_after_create(run)
+
+    def _apply_one(self, run: _Run, action: Action) -> Outcome:
+        try:
+            if isinstance(action, CreateIssue):
+                return self._create(run, action)
+            if isinstance(action, UpdateIssue):
+                return self._update(run, action, reopen=False)
+            if isinstance(action, Reopen):
+                return self._update(run, action, reopen=True)
+        except ForgeOutcomeUnknown as exc:
+            return _outcome(action, "unknown", action.issue, str(exc))
+        except ForgeError as exc:
+            run.errors.append(f"{action.cluster_id}: {type(exc).__name__}: {exc}")
+            return _outcome(action, "failed", action.issue, str(exc))
+        return _outcome(action, "skipped", action.issue)
+
+    def _create(self, run: _Run, action: CreateIssue) -> Outcome:
+        title, body, digest = self._content(run, action)
+        issue = self.forge.create_issue(title, body, self._labels(action))
+        self._remember(run, action.cluster_id, issue.number, digest)
+        return _outcome(action, "created", issue.number)
+
+    def _update(self, run: _Run, action: UpdateIssue | Reopen, *, reopen: bool) -> Outcome:
+        _title, body, digest = self._content(run, action)
+        self.forge.update_issue(action.issue, body=body, state="open" if reopen else None)
+        self._remember(run, action.cluster_id, action.issue, digest)
+        if action.issue not in run.commented:
+            run.commented.add(action.issue)  # before posting: an ambiguous comment is never resent
+            self.forge.comment(action.issue, self._evidence_comment(run, action, reopen=reopen))
+        return _outcome(action, "reopened" if reopen else "updated", action.issue)
+
+    def _ensure_labels(self, run: _Run) -> None:
+        creates = [action for action in run.plan.actions if action.action == "create"]
+        names = [self.namespace] + [label for action in creates for label in self._labels(action)[1:]]
+        specs = [LabelSpec(name=name, color="5319e7" if name == self.namespace else "d4c5f9") for name in names]
+        try:
+            self.forge.ensure_labels(specs)
+        except ForgeError as exc:  # creating an issue with a missing label still creates the label
+            run.errors.append(f"labels: {type(exc).__name__}: {exc}")
+
+    def _labels(self, action: Action) -> list[str]:
+        if action.special:
+            return [self.namespace, state_label(action.cluster_id, self.namespace)]
+        return [self.namespace, cluster_label(action.cluster_id, self.namespace)]
+
+    # -- twins and adoption -------------------------------------------------------------------------
+    def _relist_after_create(self, run: _Run) -> None:
+        """An overlapping run may have filed the same cluster: keep the lowest number, close the rest."""
+        try:
+            tracked = self.forge.tracked_issues()
+        except ForgeError as exc:
+            run.errors.append(f"re-list: {type(exc).__name__}: {exc}")
+            return
+        self._adopt(run, tracked, IssueMap(clusters=dict(run.updates)), unknown_only=True)
+        self._close_twins(run, tracked)
+        run.outcomes = [self._resolve_unknown(run, outcome) for outcome in run.outcomes]
+
+    def _resolve_unknown(self, run: _Run, outcome: Outcome) -> Outcome:
+        """An ambiguous create is adopted if the list shows it; otherwise it is an error (retried next run)."""
+        if outcome.action != "create" or outcome.result != "unknown":
+            return outcome
+        record = run.updates.get(outcome.cluster_id)
+        if record is not None and record.issue is not None:
+            return outcome.model_copy(update={"result": "adopted", "issue": record.issue})
+        run.errors.append(f"{outcome.cluster_id}: create outcome unknown and no issue found")
+        return outcome.model_copy(update={"result": "failed"})
+
+    def _close_twins(self, run: _Run, tracked: Sequence[TrackedIssue]) -> None:
+        for key, issues in _open_by_key(tracked).items():
+            keep, *twins = sorted(issues, key=lambda issue: issue.number)
+            if not twins:
+                continue
+            previous = run.updates.get(key)
+            self._remember(run, key, keep.number, previous.evidence_digest if previous else _posted_digest(keep))
+            for twin in twins:
+                self._close_twin(run, twin, keep.number)
+
+    def _close_twin(self, run: _Run, twin: TrackedIssue, keep: int) -> None:
+        try:
+            if twin.number not in run.commented:
+                run.commented.add(twin.number)
+                self.forge.comment(twin.number, f"Duplicate of #{keep}: trace-harness tracks this cluster there.")
+            self.forge.update_issue(twin.number, state="closed", state_reason="duplicate")
+        except ForgeError as exc:
+            run.errors.append(f"closing duplicate #{twin.number}: {type(exc).__name__}: {exc}")
+            return
+        run.outcomes.append(Outcome(cluster_id=twin.cluster_id or twin.special or "", action="close",
+                                    reason="duplicate", issue=twin.number, result="closed-duplicate"))  # fmt: skip
+
+    def _adopt_and_remember(self, run: _Run, tracked: Sequence[TrackedIssue], issue_map: IssueMap) -> None:
+        self._adopt(run, tracked, issue_map, unknown_only=False)
+        for issue in tracked:
+            key = issue.cluster_id or issue.special
+            if key and issue.state == "closed" and issue.state_reason in ("not_planned", "duplicate"):
+                self._remember_rejection(run, key, issue, issue_map)
+
+    def _adopt(self, run: _Run, tracked: Sequence[TrackedIssue], issue_map: IssueMap, *, unknown_only: bool) -> None:
+        """Map issues found by label or marker that the state map misses (a crash after create)."""
+        for issue in sorted(tracked, key=lambda tracked_issue: tracked_issue.number):
+            key = issue.cluster_id or issue.special
+            if key is None or issue.state != "open":
+                continue
+            known = issue_map.clusters.get(key)
+            if known is None or known.issue is None or (not unknown_only and known.issue > issue.number):
+                self._remember(run, key, issue.number, _posted_digest(issue))
+
+    def _remember_rejection(self, run: _Run, key: str, issue: TrackedIssue, issue_map: IssueMap) -> None:
+        closed = (issue.closed_at or issue.updated_at).astimezone(UTC).isoformat()
+        known = run.updates.get(key) or issue_map.clusters.get(key) or ClusterRecord()
+        if known.rejected_at is None or known.rejected_at < closed:
+            run.updates[key] = known.model_copy(update={"rejected_at": closed})
+
+    def _remember(self, run: _Run, key: str, number: int, digest: str) -> None:
+        now = self.clock().astimezone(UTC).isoformat()
+        previous = run.updates.get(key) or self.store.issue_map().clusters.get(key) or ClusterRecord()
+        issue = number if previous.issue is None else min(previous.issue, number)
+        if (previous.issue, previous.evidence_digest) == (issue, digest):
+            return  # nothing new: no state write in a steady run
+        run.updates[key] = previous.model_copy(update={"issue": issue, "evidence_digest": digest, "updated_at": now})
+
+    def _save_map(self, run: _Run) -> None:
+        try:
+            self.store.save_issue_map(run.updates)
+        except StateError as exc:
+            run.errors.append(f"state: {type(exc).__name__}: {exc}")
+
+    # -- content ------------------------------------------------------------------------------------
+    def _content(self, run: _Run, action: Action) -> tuple[str, str, str]:
+        """Title, body and evidence digest for an action's issue."""
+        if action.special:
+            members = [c for c in run.report.clusters if c.id in run.plan.members(SpecialIssue(action.cluster_id))]
+            digest = special_digest(action.cluster_id, run.report, members, self.config, self.clock())
+            return special_content(action.cluster_id, members, digest)
+        cluster = run.report.cluster(action.cluster_id)
+        assert cluster is not None, "policy only plans report clusters"
+        digest = evidence_digest(cluster)
+        title = cluster.proposals.github_issue.title if cluster.proposals else cluster.title
+        return _bounded_title(title), tracking_body(cluster, digest, self._raw_excerpts_allowed()), digest
+
+    def _evidence_comment(self, run: _Run, action: UpdateIssue | Reopen, *, reopen: bool) -> str:
+        head = "Regressed: new evidence after the close." if reopen else "New evidence."
+        cluster = run.report.cluster(action.cluster_id)
+        if cluster is None:
+            return bounded_body(f"{head} {action.occurrences} occurrence(s) across the merged clusters.")
+        refs = "\n".join(f"- `{entry.ref}`" for entry in cluster.evidence[:10])
+        text = f"{head} {cluster.occurrences} occurrence(s), last seen {cluster.last_seen or 'unknown'}.\n\n{refs}"
+        return bounded_body(text)
+
+    def _raw_excerpts_allowed(self) -> bool:
+        if self.config.redaction.allow_raw_excerpts_in_public:
+            return True
+        public = self.config.public_repo if self.config.public_repo is not None else self.public
+        if public is None:
+            public = self.public = self._ask_public()
+        return not public
+
+    def _ask_public(self) -> bool:
+        try:
+            return self.forge.is_public()
+        except ForgeError:
+            return True  # unknown visibility: assume public, the safe side
+
+    # -- ledger -------------------------------------------------------------------------------------
+    def _ledger_line(
+        self,
+        started: datetime,
+        trigger: Trigger,
+        report: Report | None,
+        run: _Run | None,
+        errors: list[str],
+        exit_code: int,
+    ) -> LedgerLine:
+        inputs = (
+            tuple(LedgerInput(type=i.type, sha256=i.sha256, bytes=i.bytes) for i in report.inputs) if report else ()
+        )
+        return LedgerLine(
+            run_id=f"{started.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}",
+            started_at=started.astimezone(UTC).isoformat(),
+            finished_at=self.clock().astimezone(UTC).isoformat(),
+            trigger=trigger,
+            mode=self.config.mode.value,
+            window=_window(self.config),
+            inputs=inputs,
+            counts=_counts(run) if run else Counts(),
+            requests=Requests(forge=self.forge.requests_made, state=self.store.requests_made),
+            evidence_problems=len(report.evidence_problems) if report else 0,
+            errors=clean_errors(errors),
+            exit_code=exit_code,
+        )
+
+
+def history_from(issue_map: IssueMap, gone: set[int] | None = None) -> PolicyHistory:
+    """The policy's view of the map; issues that no longer exist (deleted, transferred) are forgotten."""
+    gone = gone or set()
+    declined: dict[str, datetime] = {}
+    for key, record in issue_map.clusters.items():
+        moments = [m for m in (record.rejected_at, record.noop_at) if m]
+        if moments:
+            declined[key] = datetime.fromisoformat(max(moments))
+    return PolicyHistory(
+        issues={key: r.issue for key, r in issue_map.clusters.items() if r.issue is not None and r.issue not in gone},
+        digests={key: r.evidence_digest for key, r in issue_map.clusters.items() if r.evidence_digest},
+        declined_at=declined,
+    )
+
+
+def _open_by_key(tracked: Sequence[TrackedIssue]) -> dict[str, list[TrackedIssue]]:
+    grouped: dict[str, list[TrackedIssue]] = {}
+    for issue in tracked:
+        key = issue.cluster_id or issue.special
+        if key and issue.state == "open":
+            grouped.setdefault(key, []).append(issue)
+    return grouped
+
+
+def _posted_digest(issue: TrackedIssue) -> str:
+    match = _DIGEST_RE.search(issue.body)
+    return match.group(1) if match else ""
+
+
+def _planned(action: Action) -> Outcome:
+    return _outcome(action, "planned", action.issue)
+
+
+def _outcome(action: Action, result: str, issue: int | None, detail: str = "") -> Outcome:
+    return Outcome(cluster_id=action.cluster_id, action=action.action, reason=str(action.reason), issue=issue,
+                   result=result, detail=mask(" ".join(detail.split()))[:300])  # fmt: skip
+
+
+def _counts(run: _Run) -> Counts:
+    results = [outcome.result for outcome in run.outcomes]
+    skipped: dict[str, int] = {}
+    for outcome in run.outcomes:
+        if outcome.action == "skip":
+            skipped[outcome.reason] = skipped.get(outcome.reason, 0) + 1
+    return Counts(
+        seen=len(run.report.clusters),
+        created=results.count("created"),
+        updated=results.count("updated"),
+        reopened=results.count("reopened"),
+        skipped=dict(sorted(skipped.items())),
+    )
+
+
+def _window(config: Config) -> str:
+    seconds = int(config.window.total_seconds())
+    return f"{seconds // 86400}d" if seconds % 86400 == 0 else f"{seconds}s"
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+# -- bodies ---------------------------------------------------------------------------------------
+# Fallback until render.tracking_body lands: marker first, proposal body, occurrence table, digest.
+
+
+def tracking_body(cluster: Cluster, digest: str, raw_excerpts: bool) -> str:
+    if cluster.proposals is not None and raw_excerpts:
+        middle = cluster.proposals.github_issue.body
+    else:
+        middle = _summary(cluster, raw_excerpts)
+    table = (
+        "| occurrences | first seen | last seen | class |\n|---|---|---|---|\n"
+        f"| {cluster.occurrences} | {cluster.first_seen or '-'} | {cluster.last_seen or '-'} "
+        f"| {cluster.failure_class.value} |"
+    )
+    return _assemble(cluster_marker(cluster.id), f"{middle}\n\n{table}", digest)
+
+
+def _summary(cluster: Cluster, raw_excerpts: bool) -> str:
+    """The body without raw excerpts (public repositories) or without a rendered proposal."""
+    lines = [f"## {cluster.title}", "", cluster.proposed_next_action, "", "### Evidence"]
+    for entry in cluster.evidence:
+        lines.append(f"- `{entry.ref}` ({entry.kind})")
+        if raw_excerpts and entry.excerpt:
+            lines.append(f"  ```\n  {entry.excerpt}\n  ```")
+    lines += ["", "### Acceptance criteria", *(f"- [ ] {item}" for item in cluster.acceptance_criteria)]
+    return "\n".join(lines)
+
+
+def special_digest(name: str, report: Report, members: Sequence[Cluster], config: Config, now: datetime) -> str:
+    ctx = Context.build(report, [], PolicyHistory(), config, now)
+    subject = special_subject(SpecialIssue(name), [cluster_subject(member, ctx) for member in members])
+    return subject.digest if subject else ""
+
+
+def special_content(name: str, members: Sequence[Cluster], digest: str) -> tuple[str, str, str]:
+    title = f"Trace harness: {name} failures across {len(members)} cluster(s)"
+    rows = "\n".join(f"| `{c.id}` | {c.occurrences} | {c.failure_class.value} | {c.title} |" for c in members)
+    table = f"| cluster | occurrences | class | title |\n|---|---|---|---|\n{rows}"
+    return _bounded_title(title), _assemble(special_marker(name), table, digest), digest
+
+
+def _assemble(marker: str, middle: str, digest: str) -> str:
+    """Marker on the first line, digest last; the middle is cut so the whole stays within the bound."""
+    tail = f"\n\n<!-- trace-harness:digest={digest} -->"
+    room = MAX_BODY_CHARS - len(marker) - 1 - len(tail)
+    body = f"{marker}\n{_cut(mask(middle), room)}{tail}"
+    assert len(body) <= MAX_BODY_CHARS
+    return body
+
+
+def _cut(text: str, limit: int) -> str:
+    suffix = "\n\n… [truncated]"
+    return text if len(text) <= limit else text[: limit - len(suffix)] + suffix
+
+
+def bounded_body(text: str) -> str:
+    return _cut(mask(text), MAX_BODY_CHARS)
+
+
+def _bounded_title(title: str) -> str:
+    return mask(" ".join(title.split()))[:MAX_TITLE_CHARS] or "Trace harness cluster"
+
+
+__all__ = ["TRACKING_LABEL", "Driver", "Outcome", "RunResult", "history_from", "new_run_id"]

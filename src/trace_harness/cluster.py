@@ -1,0 +1,335 @@
+"""Folding findings into bounded, redacted cluster state, independent of the order findings arrive in.
+
+* Affected ids (issues, identifiers, PRs, runs, sessions) are kept for every finding, even when its
+  evidence is not; they are masked once per distinct value, at the moment they are kept.
+* Evidence is chosen by a fixed key, (timestamp, input path, line): each cluster keeps a max-heap of the
+  smallest keys whose entries fit the cluster byte bound. A finding whose key is larger than a full heap's
+  largest is never turned into an entry. At the end, the per-run bound (64 KiB) is applied in key order,
+  and each input that lost all its entries gets its earliest one back when it fits.
+* Independent occurrences: a union-find over the findings' affected ids (findings that share an id are
+  one occurrence), plus the largest per-list count of ids known only as an ``omitted`` count.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .bounds import (
+    MAX_CLUSTER_BYTES,
+    MAX_EVIDENCE_EXCERPT_BYTES,
+    MAX_RUN_EVIDENCE_BYTES,
+    bounded_metadata,
+    encoded_bytes,
+    truncate,
+)
+from .models import AFFECTED_KEYS, Affected, Cluster, EvidenceEntry, Finding
+from .redact import mask
+from .taxonomy import CLASS_INFO, WORKER_CLASSES, FailureClass, Severity
+
+EVIDENCE_OMITTED_KEY = "evidence"
+WORKER_SURFACE = "WORKFLOW.md, reviewer rubrics, skills, hooks, tests, CI, or docs"
+NEXT_ACTION = "issue, draft-PR, or advisory evaluator proposal"
+WORKER_CRITERIA = (
+    "Future runs cover this failure class with a reviewed harness surface or a documented no-op decision.",
+    "The change stays report-, agent- or workflow-owned and adds no worker-side gate or tracker writer.",
+)
+WORKER_REDACTION_NOTE = (
+    "Excerpts never reproduce a payload=map[...] region: Go's %v map rendering is unescaped and cannot be "
+    "parsed reliably. Only trusted scalars before the first opaque payload key are kept as metadata; "
+    "output_head, output_tail, error, arguments, arguments_raw, raw and params are opaque. Clone-URL userinfo "
+    "is removed (as workflow.MaskCloneURL does) and token-like values are replaced with [redacted-token]."
+)
+GENERIC_REDACTION_NOTE = (
+    "Excerpts are bounded windows around the root-cause line; credentials, tokens, clone-URL userinfo and "
+    "private key blocks are masked before anything is kept."
+)
+
+
+class AttributeTracker(Protocol):
+    """Flaky and systemic detection (``attributes.AttributeTracker``), seen here only through this shape."""
+
+    def observe(self, finding: Finding) -> None: ...
+
+    def flaky(self, cluster_id: str) -> bool: ...
+
+    def systemic(self, cluster_id: str) -> bool: ...
+
+
+EvidenceKey = tuple[str, str, int, str]
+
+
+def evidence_key(timestamp: str, ref: str) -> EvidenceKey:
+    """(timestamp, input path, line number, ref): lines order numerically, ties stay deterministic."""
+    path, _, line = ref.rpartition(":")
+    if path and line.isdigit():
+        return (timestamp, path, int(line), ref)
+    return (timestamp, ref, -1, ref)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    """An evidence entry waiting in a cluster heap; ordered so the heap top is the largest key."""
+
+    key: EvidenceKey
+    run: str
+    size: int
+    entry: dict[str, Any]
+
+    def __lt__(self, other: _Candidate) -> bool:
+        return self.key > other.key
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSeed:
+    """What names a cluster: its id, class and texts, taken from its earliest finding."""
+
+    cluster_id: str
+    failure_class: FailureClass
+    title: str
+    symptom_class: str
+    signature: str = ""
+
+    @classmethod
+    def worker(cls, cluster_id: str) -> ClusterSeed:
+        failure_class, title, symptom = WORKER_CLASSES[cluster_id]
+        return cls(cluster_id, failure_class, title, symptom, cluster_id)
+
+
+class _ClusterState:
+    """Mutable, bounded state of one cluster while findings stream in."""
+
+    def __init__(self, seed: ClusterSeed, seed_key: EvidenceKey) -> None:
+        self.seed, self.seed_key = seed, seed_key
+        self.severity = Severity.NORMAL
+        self.ids: tuple[set[str], ...] = tuple(set() for _ in AFFECTED_KEYS)
+        self.omitted: dict[str, int] = {}
+        self.parent: dict[tuple[int, str], tuple[int, str]] = {}
+        self.heap: list[_Candidate] = []
+        self.heap_bytes = 0
+        self.first_by_input: dict[str, _Candidate] = {}
+        self.findings = 0
+        self.tokenless_inputs: set[str] = set()
+        self.first_seen = ""
+        self.last_seen = ""
+
+    def heap_full_below(self, key: EvidenceKey) -> bool:
+        """True when the heap is full and ``key`` would be evicted at once (so no entry needs building)."""
+        return self.heap_bytes >= MAX_CLUSTER_BYTES and key > self.heap[0].key
+
+    def push(self, candidate: _Candidate) -> None:
+        heapq.heappush(self.heap, candidate)
+        self.heap_bytes += candidate.size + 1
+        while self.heap_bytes > MAX_CLUSTER_BYTES and len(self.heap) > 1:
+            self.heap_bytes -= heapq.heappop(self.heap).size + 1
+
+    def union(self, tokens: list[tuple[int, str]]) -> None:
+        root = self.find(tokens[0])
+        for token in tokens[1:]:
+            other = self.find(token)
+            if other != root:
+                self.parent[other] = root
+
+    def find(self, token: tuple[int, str]) -> tuple[int, str]:
+        parent = self.parent
+        if token not in parent:
+            parent[token] = token
+            return token
+        root = token
+        while parent[root] != root:
+            root = parent[root]
+        while parent[token] != root:  # path compression keeps later finds O(1)
+            parent[token], token = root, parent[token]
+        return root
+
+    def components(self) -> int:
+        return sum(1 for token, parent in self.parent.items() if token == parent)
+
+
+class ClusterAccumulator:
+    """Folds findings into clusters; ``clusters()`` returns the finished, redacted, bounded models."""
+
+    def __init__(self, tracker: AttributeTracker | None = None) -> None:
+        self._clusters: dict[str, _ClusterState] = {}
+        self._masked: dict[str, str] = {}
+        self._tracker = tracker
+
+    def add(self, finding: Finding, *, record_affected: bool = True) -> None:
+        key = evidence_key(finding.timestamp, finding.ref)
+        state = self._state(finding, key)
+        state.findings += 1
+        if finding.severity is Severity.SEVERE:
+            state.severity = Severity.SEVERE
+        self._observe_time(state, finding.timestamp)
+        pairs = self._masked_pairs(finding)
+        self._record_ids(state, pairs, finding.ref, record_affected)
+        self._offer_evidence(state, finding, key, pairs)
+        if self._tracker is not None:
+            self._tracker.observe(finding)
+
+    def add_affected(
+        self, seed: ClusterSeed, affected: Mapping[str, Iterable[str]], omitted: Mapping[str, int]
+    ) -> None:
+        """Fold ids known only from a summary (e.g. a manifest's ``affected_by_class``) into a cluster."""
+        state = self._clusters.get(seed.cluster_id)
+        if state is None:
+            state = self._clusters[seed.cluster_id] = _ClusterState(seed, ("\uffff", "", 0, ""))
+        for index, name in enumerate(AFFECTED_KEYS):
+            state.ids[index].update(self._mask_id(str(value)) for value in affected.get(name, ()) if str(value).strip())
+            state.ids[index].discard("")
+            if (count := int(omitted.get(name, 0) or 0)) > 0:
+                state.omitted[name] = state.omitted.get(name, 0) + count
+
+    def clusters(self) -> list[Cluster]:
+        return [self._finish(self._clusters[cluster_id]) for cluster_id in sorted(self._clusters)]
+
+    def _state(self, finding: Finding, key: EvidenceKey) -> _ClusterState:
+        state = self._clusters.get(finding.cluster_id)
+        if state is None:
+            seed = ClusterSeed(
+                finding.cluster_id, finding.failure_class, finding.title, finding.symptom_class, finding.signature
+            )
+            state = self._clusters[finding.cluster_id] = _ClusterState(seed, key)
+        elif key < state.seed_key:  # the earliest finding names the cluster, whatever the arrival order
+            state.seed = ClusterSeed(
+                finding.cluster_id, finding.failure_class, finding.title, finding.symptom_class, finding.signature
+            )
+            state.seed_key = key
+        return state
+
+    @staticmethod
+    def _observe_time(state: _ClusterState, timestamp: str) -> None:
+        if not timestamp:
+            return
+        if not state.first_seen or timestamp < state.first_seen:
+            state.first_seen = timestamp
+        if timestamp > state.last_seen:
+            state.last_seen = timestamp
+
+    def _mask_id(self, value: str) -> str:
+        masked = self._masked.get(value)
+        if masked is None:
+            masked = self._masked[value] = mask(value.strip())
+        return masked
+
+    def _masked_pairs(self, finding: Finding) -> list[tuple[int, str]]:
+        values = (finding.issue, finding.identifier, finding.pull_request, finding.run, finding.session)
+        return [(index, self._mask_id(value)) for index, value in enumerate(values) if value and value.strip()]
+
+    @staticmethod
+    def _record_ids(state: _ClusterState, pairs: list[tuple[int, str]], ref: str, record: bool) -> None:
+        if record:
+            for index, value in pairs:
+                state.ids[index].add(value)
+        if pairs:
+            state.union(pairs)
+        else:  # a finding with no ids at all counts once per input it came from
+            state.tokenless_inputs.add(ref.rpartition(":")[0] or ref)
+
+    def _offer_evidence(
+        self, state: _ClusterState, finding: Finding, key: EvidenceKey, pairs: list[tuple[int, str]]
+    ) -> None:
+        input_path = key[1]
+        first = state.first_by_input.get(input_path)
+        wanted_first = first is None or key < first.key
+        if not wanted_first and state.heap_full_below(key):
+            return
+        candidate = self._candidate(finding, key, pairs)
+        if wanted_first:
+            state.first_by_input[input_path] = candidate
+        if not state.heap_full_below(key):
+            state.push(candidate)
+
+    def _candidate(self, finding: Finding, key: EvidenceKey, pairs: list[tuple[int, str]]) -> _Candidate:
+        entry = evidence_entry(finding, pairs)
+        run = finding.run or finding.issue or "unknown"
+        return _Candidate(key, run, encoded_bytes(entry), entry)
+
+    def _finish(self, state: _ClusterState) -> Cluster:
+        kept = _select_evidence(state)
+        omitted = dict(state.omitted)
+        dropped = state.findings - len(kept)
+        if dropped > 0:
+            omitted[EVIDENCE_OMITTED_KEY] = omitted.get(EVIDENCE_OMITTED_KEY, 0) + dropped
+        affected = Affected(
+            **{name: tuple(sorted(state.ids[index])) for index, name in enumerate(AFFECTED_KEYS)}, omitted=omitted
+        )
+        seed = state.seed
+        flaky = self._tracker is not None and self._tracker.flaky(seed.cluster_id)
+        systemic = self._tracker is not None and self._tracker.systemic(seed.cluster_id)
+        occurrences = state.components() + len(state.tokenless_inputs) + trimmed_id_count(omitted)
+        return Cluster(
+            id=seed.cluster_id,
+            title=mask(seed.title),
+            symptom_class=mask(seed.symptom_class),
+            affected=affected,
+            evidence=tuple(EvidenceEntry.model_validate(candidate.entry) for candidate in kept),
+            **cluster_texts(seed),
+            failure_class=FailureClass.FLAKY_TEST if flaky else seed.failure_class,
+            severity=state.severity,
+            occurrences=occurrences,
+            first_seen=state.first_seen,
+            last_seen=state.last_seen,
+            flaky=flaky,
+            systemic=systemic,
+            signature=mask(seed.signature),
+        )
+
+
+def evidence_entry(finding: Finding, pairs: list[tuple[int, str]]) -> dict[str, Any]:
+    """The report's evidence entry of a finding: every text masked, the excerpt and metadata bounded."""
+    affected: dict[str, list[str]] = {}
+    for index, value in pairs:
+        affected.setdefault(AFFECTED_KEYS[index], []).append(value)
+    return {
+        "source": finding.source,
+        "ref": mask(finding.ref),
+        "kind": mask(finding.kind),
+        "excerpt": truncate(mask(finding.excerpt), MAX_EVIDENCE_EXCERPT_BYTES),
+        "metadata": bounded_metadata({name: mask(value) for name, value in finding.metadata.items()}),
+        "affected": affected,
+    }
+
+
+def _select_evidence(state: _ClusterState) -> list[_Candidate]:
+    """Key order, per-run byte bound, then each input's earliest entry back if the cluster bound allows."""
+    run_bytes: dict[str, int] = {}
+    kept: list[_Candidate] = []
+    for candidate in sorted(state.heap, key=lambda item: item.key):
+        used = run_bytes.get(candidate.run, 0)
+        if used + candidate.size <= MAX_RUN_EVIDENCE_BYTES:
+            run_bytes[candidate.run] = used + candidate.size
+            kept.append(candidate)
+    total = sum(candidate.size + 1 for candidate in kept)
+    inputs = {candidate.key[1] for candidate in kept}
+    for path in sorted(state.first_by_input):
+        first = state.first_by_input[path]
+        if path not in inputs and total + first.size + 1 <= MAX_CLUSTER_BYTES:
+            kept.append(first)
+            total += first.size + 1
+    return sorted(kept, key=lambda item: item.key)
+
+
+def trimmed_id_count(omitted: Mapping[str, int]) -> int:
+    """Ids dropped by a byte cap survive only as counts; the largest list count is the recurrence floor."""
+    return max((int(omitted.get(name, 0)) for name in AFFECTED_KEYS), default=0)
+
+
+def cluster_texts(seed: ClusterSeed) -> dict[str, Any]:
+    """The v3 descriptive fields: worker clusters keep the aiops texts, others take their class's."""
+    if seed.cluster_id in WORKER_CLASSES:
+        return {
+            "suspected_harness_surface": WORKER_SURFACE,
+            "proposed_next_action": NEXT_ACTION,
+            "acceptance_criteria": WORKER_CRITERIA,
+            "redaction_note": WORKER_REDACTION_NOTE,
+        }
+    info = CLASS_INFO[seed.failure_class]
+    return {
+        "suspected_harness_surface": info.harness_surface,
+        "proposed_next_action": NEXT_ACTION,
+        "acceptance_criteria": info.acceptance_criteria,
+        "redaction_note": GENERIC_REDACTION_NOTE,
+    }

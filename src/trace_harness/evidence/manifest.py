@@ -1,0 +1,224 @@
+"""aiops ``trace-evidence-manifest/v2``: durable, redacted, bounded worker events grouped by run.
+
+Writing: per run (keyed by task id, else issue id), ``affected_by_class`` collects every event's ids under
+the event's own class *before* the 64 KiB event cap drops anything, so dropped events' ids survive. Which
+events are kept is decided by the fixed key (timestamp, ref). Each run group also fits 256 KiB: events go
+first, then the longest id lists, with ``omitted`` counts.
+
+Reading: events are re-clustered by their stored class (never re-parsed from the redacted excerpt) for
+evidence only; affected ids come from the per-class summaries, so kept + omitted stays exact.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..bounds import MAX_CLUSTER_BYTES, MAX_RUN_EVIDENCE_BYTES, encoded_bytes
+from ..cluster import ClusterAccumulator, ClusterSeed, EvidenceKey, evidence_entry, evidence_key
+from ..errors import InputFormatError
+from ..models import AFFECTED_KEYS, Finding, InputRef
+from ..redact import mask
+from ..taxonomy import WORKER_CLASSES
+from .base import ReaderOptions
+from .worker_log import SOURCE, iso_converter
+
+SCHEMA = "trace-evidence-manifest/v2"
+MAX_MANIFEST_READ_BYTES = 512 * 1024 * 1024  # a manifest is bounded per run; refuse absurd files outright
+
+
+class _RunGroup:
+    """One run's events (a bounded max-heap by key) and its per-class affected ids."""
+
+    def __init__(self, run: str) -> None:
+        self.run = run
+        self.by_class: dict[str, tuple[set[str], ...]] = {}
+        self.heap: list[tuple[_Desc, int, dict[str, Any]]] = []
+        self.used = 0
+        self.events = 0
+
+    def add(self, key: EvidenceKey, entry: dict[str, Any]) -> None:
+        size = encoded_bytes(entry)
+        heapq.heappush(self.heap, (_Desc(key), size, entry))
+        self.used += size
+        while self.used > MAX_RUN_EVIDENCE_BYTES and self.heap:
+            self.used -= heapq.heappop(self.heap)[1]
+
+
+class _Desc:
+    """Reverses a key's order so ``heapq`` (a min-heap) pops the largest key first."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: EvidenceKey) -> None:
+        self.key = key
+
+    def __lt__(self, other: _Desc) -> bool:
+        return self.key > other.key
+
+
+class ManifestBuilder:
+    """Streams worker findings into run groups; ``manifest()`` returns the finished JSON-ready dict."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, _RunGroup] = {}
+        self._masked: dict[str, str] = {}
+
+    def add(self, finding: Finding) -> None:
+        run_id = self._mask(finding.run or finding.issue or "unknown")
+        group = self._runs.setdefault(run_id, _RunGroup(run_id))
+        group.events += 1
+        values = (finding.issue, finding.identifier, finding.pull_request, finding.run, finding.session)
+        pairs = [(index, self._mask(value)) for index, value in enumerate(values) if value.strip()]
+        ids = group.by_class.setdefault(finding.cluster_id, tuple(set() for _ in AFFECTED_KEYS))
+        for index, value in pairs:
+            ids[index].add(value)
+        entry = evidence_entry(finding, pairs)
+        entry["class"] = finding.cluster_id
+        group.add(evidence_key(finding.timestamp, finding.ref), entry)
+
+    def _mask(self, value: str) -> str:
+        masked = self._masked.get(value)
+        if masked is None:
+            masked = self._masked[value] = mask(value.strip())
+        return masked
+
+    def manifest(self, inputs: Iterable[InputRef], generated_at: str) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA,
+            "generated_at": generated_at,
+            "bounds": {"max_run_evidence_bytes": MAX_RUN_EVIDENCE_BYTES, "max_cluster_bytes": MAX_CLUSTER_BYTES},
+            "inputs": [ref.model_dump(mode="json") for ref in inputs],
+            "runs": [_finish_run(self._runs[run]) for run in sorted(self._runs)],
+        }
+
+
+def _finish_run(group: _RunGroup) -> dict[str, Any]:
+    events = [entry for _, _, entry in sorted(group.heap, key=lambda item: item[0].key)]
+    by_class = {
+        cluster: {name: sorted(ids[index]) for index, name in enumerate(AFFECTED_KEYS)}
+        for cluster, ids in sorted(group.by_class.items())
+    }
+    run: dict[str, Any] = {"run": group.run, "affected_by_class": by_class, "events": events}
+    run["dropped_events"] = group.events - len(events)
+    _fit_run(run)
+    if not run["dropped_events"]:
+        run.pop("dropped_events")
+    return run
+
+
+def _fit_run(run: dict[str, Any]) -> None:
+    """Keep the group within 256 KiB: drop the largest-key events, then shorten the longest id lists."""
+    while len(run["events"]) > 1 and encoded_bytes(run) > MAX_CLUSTER_BYTES:
+        run["events"].pop()
+        run["dropped_events"] += 1
+    lists = [(cluster, name) for cluster in run["affected_by_class"] for name in AFFECTED_KEYS]
+    lists.sort(key=lambda item: -len(run["affected_by_class"][item[0]][item[1]]))
+    for cluster, name in lists:
+        if encoded_bytes(run) <= MAX_CLUSTER_BYTES:
+            return
+        _shorten(run, run["affected_by_class"][cluster], name)
+
+
+def _shorten(run: dict[str, Any], affected: dict[str, Any], name: str) -> None:
+    values = affected[name]
+    low, high, best = 0, len(values), 0
+    while low <= high:
+        middle = (low + high) // 2
+        _set_kept(affected, name, values, middle)
+        if encoded_bytes(run) <= MAX_CLUSTER_BYTES:
+            best, low = middle, middle + 1
+        else:
+            high = middle - 1
+    _set_kept(affected, name, values, best)
+
+
+def _set_kept(affected: dict[str, Any], name: str, values: list[str], keep: int) -> None:
+    affected[name] = values[:keep]
+    omitted = affected.setdefault("omitted", {})
+    omitted[name] = len(values) - keep
+    if not omitted[name]:
+        omitted.pop(name)
+    if not omitted:
+        affected.pop("omitted")
+
+
+def manifest_json(manifest: dict[str, Any]) -> str:
+    """Compact JSON in the field order written (``bounds.compact_json`` would sort the keys)."""
+    return json.dumps(manifest, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    """A parsed v2 manifest; any other JSON (e.g. a report) is an InputFormatError, never an empty manifest."""
+    where = mask(str(path))
+    if path.stat().st_size > MAX_MANIFEST_READ_BYTES:
+        raise InputFormatError(f"{where}: too large for an evidence manifest")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputFormatError(f"{where}: not JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA:
+        found = data.get("schema_version") if isinstance(data, dict) else type(data).__name__
+        raise InputFormatError(f"{where}: not a {SCHEMA} evidence manifest (found {mask(str(found))!r})")
+    if not isinstance(data.get("runs", []), list):
+        raise InputFormatError(f"{where}: evidence manifest 'runs' must be a list")
+    return data
+
+
+def fold_manifest(data: dict[str, Any], accumulator: ClusterAccumulator, options: ReaderOptions) -> None:
+    """Events for evidence only; each run's ``affected_by_class`` is the one source of affected ids."""
+    to_iso = iso_converter(options.worker_log_tz)
+    for run in data.get("runs", []):
+        if not isinstance(run, dict):
+            continue
+        for event in run.get("events", []) or []:
+            finding = _event_finding(event, to_iso.from_text)
+            if finding is not None:
+                accumulator.add(finding, record_affected=False)
+        summary = run.get("affected_by_class")
+        for cluster_id, affected in (summary if isinstance(summary, dict) else {}).items():
+            if cluster_id in WORKER_CLASSES and isinstance(affected, dict):
+                omitted = affected.get("omitted")
+                accumulator.add_affected(
+                    ClusterSeed.worker(cluster_id), _id_lists(affected), omitted if isinstance(omitted, dict) else {}
+                )
+
+
+def _id_lists(affected: dict[str, Any]) -> dict[str, list[str]]:
+    return {name: [str(v) for v in values] for name in AFFECTED_KEYS if isinstance(values := affected.get(name), list)}
+
+
+def _event_finding(event: Any, to_iso: Any) -> Finding | None:
+    """A stored event as a finding of its stored class; an unknown class is skipped, never guessed."""
+    if not isinstance(event, dict) or event.get("class") not in WORKER_CLASSES:
+        return None
+    seed = ClusterSeed.worker(event["class"])
+    affected: dict[str, Any] = event["affected"] if isinstance(event.get("affected"), dict) else {}
+    raw_metadata: dict[str, Any] = event["metadata"] if isinstance(event.get("metadata"), dict) else {}
+    metadata = {str(key): str(value) for key, value in raw_metadata.items()}
+
+    def first(name: str) -> str:
+        values = affected.get(name)
+        return str(values[0]) if isinstance(values, list) and values else ""
+
+    return Finding(
+        cluster_id=seed.cluster_id,
+        failure_class=seed.failure_class,
+        title=seed.title,
+        symptom_class=seed.symptom_class,
+        signature=seed.signature,
+        source=str(event.get("source") or SOURCE),
+        ref=str(event.get("ref", "")),
+        kind=str(event.get("kind", "")),
+        excerpt=str(event.get("excerpt", "")),
+        metadata=metadata,
+        timestamp=to_iso(metadata.get("timestamp", "")),
+        issue=first("issues"),
+        identifier=first("issue_identifiers"),
+        run=first("runs"),
+        session=first("sessions"),
+        pull_request=first("pull_requests"),
+    )

@@ -1,0 +1,139 @@
+"""Flaky and systemic attributes of clusters. They describe a cluster; they never change its id.
+
+* Flaky: a test failed in some runs and passed in others of the same workflow at the same commit.
+  The evidence given is already limited to the look-back window.
+* Systemic: one cluster failing across >= ``systemic_min_jobs`` distinct jobs within ``systemic_within``.
+
+Memory is bounded: a cap on distinct keys per cluster (jobs, workflow/commit pairs) and on the number
+of tests whose passes are remembered. Answers are computed when asked, so arrival order does not matter
+while the caps are not reached.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from .fingerprint import normalize
+from .models import Finding, TestPass
+
+_DEFAULT_KEYS_PER_CLUSTER = 256
+_DEFAULT_MAX_TESTS = 100_000
+_TEST_PREFIX = "test:"
+
+Place = tuple[str, str]  # (workflow, commit)
+
+
+def parse_timestamp(text: str) -> datetime | None:
+    """An aware datetime from an ISO-8601 timestamp (naive means UTC), or None when unreadable."""
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def failure_test_key(finding: Finding) -> str | None:
+    """The test a finding is about: the raw id from metadata, else the id inside a `test:` signature."""
+    raw = finding.metadata.get("test_id", "")
+    if raw:
+        return f"raw:{raw}"
+    if finding.signature.startswith(_TEST_PREFIX):
+        return "norm:" + finding.signature[len(_TEST_PREFIX) :].rsplit("|", 1)[0]
+    return None
+
+
+def pass_test_keys(test_pass: TestPass) -> tuple[str, str]:
+    """A pass answers both exact (raw id) and normalized (parametrize-free) lookups."""
+    return f"raw:{test_pass.test_id}", f"norm:{normalize(test_pass.test_id)}"
+
+
+def has_window(times: list[datetime], min_count: int, within: timedelta) -> bool:
+    """Whether some span of length ``within`` holds at least ``min_count`` of ``times``."""
+    ordered = sorted(times)
+    return any(ordered[i + min_count - 1] - ordered[i] <= within for i in range(len(ordered) - min_count + 1))
+
+
+class AttributeTracker:
+    """Collects the observations behind ``flaky`` and ``systemic``; duck-typed by ``cluster``."""
+
+    def __init__(
+        self,
+        systemic_min_jobs: int = 10,
+        systemic_within: timedelta = timedelta(hours=1),
+        *,
+        keys_per_cluster: int = _DEFAULT_KEYS_PER_CLUSTER,
+        max_tests: int = _DEFAULT_MAX_TESTS,
+    ) -> None:
+        self._min_jobs = systemic_min_jobs
+        self._within = systemic_within
+        self._cap = max(keys_per_cluster, systemic_min_jobs)
+        self._max_tests = max_tests
+        self._failed_at: dict[str, set[tuple[str, Place]]] = {}
+        self._passed_at: dict[str, set[Place]] = {}
+        self._job_times: dict[str, dict[str, datetime]] = {}
+        self._systemic: set[str] = set()
+
+    def observe(self, finding: Finding) -> None:
+        self._observe_failure_place(finding)
+        self._observe_job(finding)
+
+    def observe_pass(self, test_pass: TestPass) -> None:
+        if not test_pass.commit:
+            return
+        for key in pass_test_keys(test_pass):
+            places = self._passed_at.get(key)
+            if places is None:
+                if len(self._passed_at) >= self._max_tests:
+                    continue
+                places = self._passed_at[key] = set()
+            if len(places) < self._cap:
+                places.add((test_pass.workflow, test_pass.commit))
+
+    def flaky(self, cluster_id: str) -> bool:
+        failures = self._failed_at.get(cluster_id, ())
+        return any(place in self._passed_at.get(key, ()) for key, place in failures)
+
+    def systemic(self, cluster_id: str) -> bool:
+        if cluster_id in self._systemic:
+            return True
+        times = list(self._job_times.get(cluster_id, {}).values())
+        if len(times) >= self._min_jobs and has_window(times, self._min_jobs, self._within):
+            self._latch_systemic(cluster_id)
+            return True
+        return False
+
+    def flaky_clusters(self) -> frozenset[str]:
+        return frozenset(cid for cid in self._failed_at if self.flaky(cid))
+
+    def systemic_clusters(self) -> frozenset[str]:
+        return frozenset(cid for cid in (*self._job_times, *self._systemic) if self.systemic(cid))
+
+    def _observe_failure_place(self, finding: Finding) -> None:
+        key = failure_test_key(finding)
+        if key is None or not finding.commit:
+            return
+        places = self._failed_at.setdefault(finding.cluster_id, set())
+        if len(places) < self._cap:
+            places.add((key, (finding.workflow, finding.commit)))
+
+    def _observe_job(self, finding: Finding) -> None:
+        job = f"{finding.run}/{finding.job}" if finding.job or finding.run else ""
+        when = parse_timestamp(finding.timestamp) if finding.timestamp else None
+        if not job or when is None or finding.cluster_id in self._systemic:
+            return
+        jobs = self._job_times.setdefault(finding.cluster_id, {})
+        jobs[job] = min(when, jobs.get(job, when))
+        if len(jobs) > self._cap:
+            self._shrink(finding.cluster_id, jobs)
+
+    def _shrink(self, cluster_id: str, jobs: dict[str, datetime]) -> None:
+        # Over the cap: settle the answer now, else forget the oldest job (least likely to matter).
+        if self.systemic(cluster_id):
+            return
+        oldest = min(jobs, key=lambda job: (jobs[job], job))
+        del jobs[oldest]
+
+    def _latch_systemic(self, cluster_id: str) -> None:
+        # Systemic is monotone in the observations, so once true the job times can be dropped.
+        self._systemic.add(cluster_id)
+        self._job_times.pop(cluster_id, None)

@@ -20,7 +20,16 @@ def failing_test(run: str, commit: str = "c1", workflow: str = "ci.yml", test_id
     return _finding(diagnosis.cluster_id, diagnosis.signature, run=run, commit=commit, workflow=workflow)
 
 
-def _finding(cluster_id: str, signature: str, **where: str) -> Finding:
+def _finding(
+    cluster_id: str,
+    signature: str,
+    *,
+    run: str = "",
+    job: str = "",
+    commit: str = "",
+    workflow: str = "",
+    timestamp: str = "",
+) -> Finding:
     return Finding(
         cluster_id=cluster_id,
         failure_class=diagnose_line("x").failure_class,
@@ -31,7 +40,11 @@ def _finding(cluster_id: str, signature: str, **where: str) -> Finding:
         ref="log:1",
         kind="actions_log",
         excerpt="",
-        **where,
+        run=run,
+        job=job,
+        commit=commit,
+        workflow=workflow,
+        timestamp=timestamp,
     )
 
 

@@ -22,7 +22,7 @@ from .bounds import (
     MAX_EVIDENCE_EXCERPT_BYTES,
     MAX_RUN_EVIDENCE_BYTES,
     bounded_metadata,
-    encoded_bytes,
+    compact_json,
     truncate,
 )
 from .models import AFFECTED_KEYS, Affected, Cluster, EvidenceEntry, Finding
@@ -75,11 +75,18 @@ class _Candidate:
 
     key: EvidenceKey
     run: str
-    size: int
+    text: str  # the entry's compact JSON: its size, and the tie-break when two entries share a key
     entry: dict[str, Any]
 
+    @property
+    def size(self) -> int:
+        return len(self.text.encode())
+
+    def order(self) -> tuple[EvidenceKey, str]:
+        return (self.key, self.text)
+
     def __lt__(self, other: _Candidate) -> bool:
-        return self.key > other.key
+        return self.order() > other.order()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +125,9 @@ class _ClusterState:
     def heap_full_below(self, key: EvidenceKey) -> bool:
         """True when the heap is full and ``key`` would be evicted at once (so no entry needs building)."""
         return self.heap_bytes >= MAX_CLUSTER_BYTES and key > self.heap[0].key
+
+    def admits(self, candidate: _Candidate) -> bool:
+        return self.heap_bytes < MAX_CLUSTER_BYTES or candidate.order() < self.heap[0].order()
 
     def push(self, candidate: _Candidate) -> None:
         heapq.heappush(self.heap, candidate)
@@ -192,11 +202,12 @@ class ClusterAccumulator:
                 finding.cluster_id, finding.failure_class, finding.title, finding.symptom_class, finding.signature
             )
             state = self._clusters[finding.cluster_id] = _ClusterState(seed, key)
-        elif key < state.seed_key:  # the earliest finding names the cluster, whatever the arrival order
-            state.seed = ClusterSeed(
+        elif key <= state.seed_key:  # the earliest finding names the cluster, whatever the arrival order
+            seed = ClusterSeed(
                 finding.cluster_id, finding.failure_class, finding.title, finding.symptom_class, finding.signature
             )
-            state.seed_key = key
+            if key < state.seed_key or _seed_order(seed) < _seed_order(state.seed):
+                state.seed, state.seed_key = seed, key
         return state
 
     @staticmethod
@@ -233,19 +244,19 @@ class ClusterAccumulator:
     ) -> None:
         input_path = key[1]
         first = state.first_by_input.get(input_path)
-        wanted_first = first is None or key < first.key
-        if not wanted_first and state.heap_full_below(key):
+        may_be_first = first is None or key <= first.key
+        if not may_be_first and state.heap_full_below(key):
             return
         candidate = self._candidate(finding, key, pairs)
-        if wanted_first:
+        if first is None or candidate.order() < first.order():
             state.first_by_input[input_path] = candidate
-        if not state.heap_full_below(key):
+        if state.admits(candidate):
             state.push(candidate)
 
     def _candidate(self, finding: Finding, key: EvidenceKey, pairs: list[tuple[int, str]]) -> _Candidate:
         entry = evidence_entry(finding, pairs)
         run = finding.run or finding.issue or "unknown"
-        return _Candidate(key, run, encoded_bytes(entry), entry)
+        return _Candidate(key, run, compact_json(entry), entry)
 
     def _finish(self, state: _ClusterState) -> Cluster:
         kept = _select_evidence(state)
@@ -297,7 +308,7 @@ def _select_evidence(state: _ClusterState) -> list[_Candidate]:
     """Key order, per-run byte bound, then each input's earliest entry back if the cluster bound allows."""
     run_bytes: dict[str, int] = {}
     kept: list[_Candidate] = []
-    for candidate in sorted(state.heap, key=lambda item: item.key):
+    for candidate in sorted(state.heap, key=_Candidate.order):
         used = run_bytes.get(candidate.run, 0)
         if used + candidate.size <= MAX_RUN_EVIDENCE_BYTES:
             run_bytes[candidate.run] = used + candidate.size
@@ -309,7 +320,11 @@ def _select_evidence(state: _ClusterState) -> list[_Candidate]:
         if path not in inputs and total + first.size + 1 <= MAX_CLUSTER_BYTES:
             kept.append(first)
             total += first.size + 1
-    return sorted(kept, key=lambda item: item.key)
+    return sorted(kept, key=_Candidate.order)
+
+
+def _seed_order(seed: ClusterSeed) -> tuple[str, ...]:
+    return (seed.failure_class.value, seed.title, seed.symptom_class, seed.signature)
 
 
 def trimmed_id_count(omitted: Mapping[str, int]) -> int:

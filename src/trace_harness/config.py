@@ -6,6 +6,7 @@ them in. Every problem in a file is reported at once through one ``ConfigError``
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import timedelta
@@ -13,7 +14,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.json_schema import GenerateJsonSchema
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -29,6 +40,8 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"not a duration: {value!r} (must not be negative)")
         return timedelta(seconds=value)
     match = _DURATION_RE.match(str(value))
     if not match:
@@ -36,7 +49,30 @@ def parse_duration(value: Any) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+def format_duration(value: timedelta) -> str | float:
+    """The inverse of ``parse_duration``: the largest whole unit (`7d`, `90m`), else seconds."""
+    seconds = value.total_seconds()
+    if seconds != int(seconds):
+        return seconds
+    unit = next(u for u in "dhms" if int(seconds) % _UNIT_SECONDS[u] == 0)
+    return f"{int(seconds) // _UNIT_SECONDS[unit]}{unit}"
+
+
+# Editors validate against this, so it must accept exactly what ``parse_duration`` accepts.
+_DURATION_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "pattern": _DURATION_RE.pattern},
+        {"type": "number", "minimum": 0},
+    ],
+    "description": "A duration: `90s`, `15m`, `1h`, `7d`, `2w`, or a number of seconds.",
+}
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, when_used="json"),  # JSON dumps load back through parse_duration
+    WithJsonSchema(_DURATION_JSON_SCHEMA, mode="validation"),
+]
 
 
 class Mode(StrEnum):
@@ -97,6 +133,15 @@ class ClassRule(Section):
     pattern: str
     failure_class: FailureClass
     severe: bool = False
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"bad regex {pattern!r}: {exc}") from None
+        return pattern
 
 
 class ActionsEvidence(Section):
@@ -189,6 +234,26 @@ def load_config(path: Path | None) -> Config:
     return config_from_mapping(data, str(path))
 
 
+class _SchemaGenerator(GenerateJsonSchema):
+    def encode_default(self, dft: Any) -> Any:
+        """Durations as the config spells them (`7d`), not ISO 8601, which the loader refuses."""
+        return format_duration(dft) if isinstance(dft, timedelta) else super().encode_default(dft)
+
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of the config, for editors."""
-    return Config.model_json_schema(mode="validation")
+    schema = Config.model_json_schema(mode="validation", schema_generator=_SchemaGenerator)
+    return {
+        "$schema": JSON_SCHEMA_DIALECT,
+        **schema,
+        "title": "trace-harness configuration (.github/trace-harness.yml)",
+        "description": "Every key is optional; a missing file means the defaults.",
+    }
+
+
+def json_schema_text() -> str:
+    """The schema exactly as committed in ``docs/trace-harness.schema.json``."""
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from trace_harness.config import Permission
 from trace_harness.forge.base import Forge
+from trace_harness.forge.github import GitHubForge
 from trace_harness.forge.local import LocalForge
 from trace_harness.testing.clock import FakeClock
+from trace_harness.testing.fake_github import FakeGitHub
 
 
 @dataclass
@@ -35,3 +37,23 @@ def local_backend(tmp_path: Path, clock: FakeClock) -> Iterator[Backend]:
 
 
 BACKENDS: list[Callable[[Path, FakeClock], AbstractContextManager[Backend]]] = [local_backend]
+
+
+@contextmanager
+def github_backend(tmp_path: Path, clock: FakeClock) -> Iterator[Backend]:
+    with FakeGitHub("octo/demo", clock=clock) as fake:
+        forge = GitHubForge("octo/demo", "test-token", clock=clock, sleep=clock.sleep)
+
+        def grant(user: str, permission: Permission) -> None:
+            fake.roles[user] = permission.value
+
+        yield Backend(
+            forge=forge,
+            clock=clock,
+            labels=lambda: {name: (v["color"], v["description"]) for name, v in fake.labels.items()},
+            grant=grant,
+            dispatches=lambda: fake.dispatches,
+        )
+
+
+BACKENDS.append(github_backend)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trace_harness.errors import ForgeConflict, StateError
+from trace_harness.errors import ForgeConflict, ForgeNotFound, StateError
 from trace_harness.forge.base import CachedList, CachedPage, TrackedIssue
 from trace_harness.state import (
     ISSUES,
@@ -34,18 +34,21 @@ class MemoryContents:
         self.branches: set[str] = set()
         self.before_write: Callable[[str], None] | None = None
 
-    def read_file(self, path: str, branch: str) -> tuple[str, str] | None:
-        return self.files.get(f"{branch}:{path}")
+    def read_file(self, branch: str, path: str) -> tuple[bytes, str] | None:
+        found = self.files.get(f"{branch}:{path}")
+        return (found[0].encode(), found[1]) if found else None
 
-    def write_file(self, path: str, content: str, sha: str | None, branch: str, message: str) -> str:
+    def write_file(self, branch: str, path: str, content: bytes, sha: str | None, message: str) -> str:
+        if branch not in self.branches:
+            raise ForgeNotFound(f"no branch {branch}")
         hook, self.before_write = self.before_write, None
         if hook:
             hook(path)
         current = self.files.get(f"{branch}:{path}")
         if (current[1] if current else None) != sha:
             raise ForgeConflict(f"{path} does not match {sha}")
-        new_sha = hashlib.sha1(content.encode()).hexdigest()
-        self.files[f"{branch}:{path}"] = (content, new_sha)
+        new_sha = hashlib.sha1(content).hexdigest()
+        self.files[f"{branch}:{path}"] = (content.decode(), new_sha)
         return new_sha
 
     def ensure_branch(self, branch: str) -> None:

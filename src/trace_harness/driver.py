@@ -112,6 +112,9 @@ class Driver:
         except TraceHarnessError as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
             exit_code = exc.exit_code
+        except OSError as exc:  # an unreadable file or a full disk: reported like the CLI does
+            errors.append(f"{type(exc).__name__}: {exc.strerror or exc}")
+            exit_code = 1
         except Exception as exc:  # a bug: still ledgered, then surfaced
             errors.append(f"internal error: {type(exc).__name__}")
             exit_code = 1

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ForgeConflict, ForgeError, StateConflict, StateError
+from .errors import ForgeConflict, ForgeError, ForgeNotFound, StateConflict, StateError
 from .forge.base import CachedList
 
 LEDGER = "ledger.jsonl"
@@ -306,9 +306,9 @@ class DirectoryBackend:
 class ContentsApi(Protocol):
     """The forge's Contents API helpers the branch store needs (GitHubForge provides them)."""
 
-    def read_file(self, path: str, branch: str) -> tuple[str, str] | None: ...
+    def read_file(self, branch: str, path: str) -> tuple[bytes, str] | None: ...
 
-    def write_file(self, path: str, content: str, sha: str | None, branch: str, message: str) -> str: ...
+    def write_file(self, branch: str, path: str, content: bytes, sha: str | None, message: str) -> str: ...
 
     def ensure_branch(self, branch: str) -> None: ...
 
@@ -319,19 +319,17 @@ class BranchBackend:
     def __init__(self, contents: ContentsApi, branch: str) -> None:
         self.contents = contents
         self.branch = branch
-        self._branch_ready = False
 
     def read(self, name: str) -> Versioned | None:
         try:
-            found = self.contents.read_file(name, self.branch)
+            found = self.contents.read_file(self.branch, name)
         except ForgeError as exc:
             raise StateError(f"reading {name} from {self.branch}: {exc}") from None
-        return Versioned(found[0], found[1]) if found else None
+        return Versioned(found[0].decode("utf-8", errors="replace"), found[1]) if found else None
 
     def write(self, name: str, text: str, version: str | None) -> str:
         try:
-            self._ensure_branch()
-            return self.contents.write_file(name, text, version, self.branch, f"trace-harness: update {name}")
+            return self._write(name, text.encode(), version)
         except ForgeConflict as exc:
             raise StateConflict(f"{name}: {exc}") from None
         except ForgeError as exc:
@@ -346,10 +344,14 @@ class BranchBackend:
         if deleter:
             deleter(name, version, self.branch, f"trace-harness: prune {name}")
 
-    def _ensure_branch(self) -> None:
-        if not self._branch_ready:
+    def _write(self, name: str, data: bytes, version: str | None) -> str:
+        """Write; the branch is created only when a write finds it missing (steady runs pay nothing)."""
+        message = f"trace-harness: update {name}"
+        try:
+            return self.contents.write_file(self.branch, name, data, version, message)
+        except ForgeNotFound:
             self.contents.ensure_branch(self.branch)
-            self._branch_ready = True
+            return self.contents.write_file(self.branch, name, data, version, message)
 
 
 class DirectoryStore(StateStore):

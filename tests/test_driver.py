@@ -12,33 +12,41 @@ from driver_support import START, cluster, ledger_run_ids, make_driver, open_iss
 from trace_harness.bounds import MAX_BODY_CHARS
 from trace_harness.config import Config
 from trace_harness.errors import ForgeError, ForgeOutcomeUnknown, InputFormatError
-from trace_harness.forge.base import TrackedIssue
+from trace_harness.forge.base import Forge, TrackedIssue
+from trace_harness.forge.github import GitHubForge
 from trace_harness.forge.local import LocalForge
 from trace_harness.identity import cluster_marker
 from trace_harness.ledger import parse_lines
 from trace_harness.models import Report
 from trace_harness.state import ISSUES, DirectoryStore
 from trace_harness.testing.clock import FakeClock
+from trace_harness.testing.fake_github import FakeGitHub
 
 A, B = "validation-failure-0000000a", "validation-failure-0000000b"
 
 
-@pytest.fixture
-def forge(tmp_path: Path) -> Iterator[LocalForge]:
-    with LocalForge(tmp_path / "forge.sqlite", clock=FakeClock()) as local:
-        yield local
+@pytest.fixture(params=["local", "github"])
+def forge(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Forge]:
+    """The same scenarios on the local forge and on the GitHub adapter against the fake GitHub."""
+    if request.param == "local":
+        with LocalForge(tmp_path / "forge.sqlite", clock=FakeClock()) as local:
+            yield local
+        return
+    clock = FakeClock()
+    with FakeGitHub("octo/demo", clock=clock):
+        yield GitHubForge("octo/demo", "t", clock=clock, sleep=clock.sleep, throttle=False)
 
 
-def _run(forge: LocalForge, state: Path, rep: Report, **kwargs: object) -> tuple[dict[str, str], int]:
+def _run(forge: Forge, state: Path, rep: Report, **kwargs: object) -> tuple[dict[str, str], int]:
     result = make_driver(forge, state, **kwargs).run(lambda: rep)  # type: ignore[arg-type]
     return {o.cluster_id: o.result for o in result.outcomes}, result.exit_code
 
 
-def _comments(forge: LocalForge, number: int) -> int:
+def _comments(forge: Forge, number: int) -> int:
     return len(forge.list_comments(number))
 
 
-def test_first_run_creates_then_second_run_skips(forge: LocalForge, tmp_path: Path) -> None:
+def test_first_run_creates_then_second_run_skips(forge: Forge, tmp_path: Path) -> None:
     state = tmp_path / "state"
     rep = report(cluster(A), cluster(B, occurrences=1))
     results, code = _run(forge, state, rep)
@@ -54,7 +62,7 @@ def test_first_run_creates_then_second_run_skips(forge: LocalForge, tmp_path: Pa
     assert lines[1].counts.skipped == {"below-threshold": 1, "duplicate-unchanged": 1}
 
 
-def test_new_evidence_updates_in_place_with_one_comment(forge: LocalForge, tmp_path: Path) -> None:
+def test_new_evidence_updates_in_place_with_one_comment(forge: Forge, tmp_path: Path) -> None:
     state = tmp_path / "state"
     _run(forge, state, report(cluster(A)))
     results, _ = _run(forge, state, report(cluster(A, 5, refs=("logs/a.log:10", "logs/b.log:3"))))
@@ -66,7 +74,7 @@ def test_new_evidence_updates_in_place_with_one_comment(forge: LocalForge, tmp_p
     assert _comments(forge, issue.number) == 1  # unchanged evidence: no second comment
 
 
-def test_regression_after_completed_close_reopens(forge: LocalForge, tmp_path: Path) -> None:
+def test_regression_after_completed_close_reopens(forge: Forge, tmp_path: Path) -> None:
     state = tmp_path / "state"
     _run(forge, state, report(cluster(A)))
     (issue,) = forge.tracked_issues()
@@ -78,7 +86,7 @@ def test_regression_after_completed_close_reopens(forge: LocalForge, tmp_path: P
     assert "Regressed" in forge.list_comments(issue.number)[-1].body
 
 
-def test_twins_from_overlapping_runs_keep_the_lowest(forge: LocalForge, tmp_path: Path) -> None:
+def test_twins_from_overlapping_runs_keep_the_lowest(forge: Forge, tmp_path: Path) -> None:
     state_one, state_two = tmp_path / "one", tmp_path / "two"
     _run(forge, state_one, report(cluster(A)))
     body = forge.tracked_issues()[0].body
@@ -90,7 +98,7 @@ def test_twins_from_overlapping_runs_keep_the_lowest(forge: LocalForge, tmp_path
     assert "Duplicate of #1" in forge.list_comments(twin.number)[0].body
 
 
-def test_crash_after_create_is_adopted_without_a_second_issue(forge: LocalForge, tmp_path: Path) -> None:
+def test_crash_after_create_is_adopted_without_a_second_issue(forge: Forge, tmp_path: Path) -> None:
     state = tmp_path / "state"
     _run(forge, state, report(cluster(A)))
     (state / ISSUES).unlink()  # the crash: issue created, state never written
@@ -102,7 +110,7 @@ def test_crash_after_create_is_adopted_without_a_second_issue(forge: LocalForge,
 
 
 @pytest.mark.parametrize("edit", ["labels", "marker", "both"])
-def test_edited_marker_or_labels_never_file_a_second_issue(forge: LocalForge, tmp_path: Path, edit: str) -> None:
+def test_edited_marker_or_labels_never_file_a_second_issue(forge: Forge, tmp_path: Path, edit: str) -> None:
     state = tmp_path / "state"
     _run(forge, state, report(cluster(A)))
     body = "edited by a human" if edit in ("marker", "both") else None
@@ -114,12 +122,12 @@ def test_edited_marker_or_labels_never_file_a_second_issue(forge: LocalForge, tm
     assert _comments(forge, 1) == 1  # the new evidence reached the edited issue, once
 
 
-def _all_issues(forge: LocalForge) -> Sequence[TrackedIssue]:
+def _all_issues(forge: Forge) -> Sequence[TrackedIssue]:
     found = [forge.get_issue(number) for number in range(1, 10)]
     return [issue for issue in found if issue is not None]
 
 
-def test_rejection_is_remembered_even_without_labels(forge: LocalForge, tmp_path: Path) -> None:
+def test_rejection_is_remembered_even_without_labels(forge: Forge, tmp_path: Path) -> None:
     state = tmp_path / "state"
     _run(forge, state, report(cluster(A)))
     forge.update_issue(1, labels=[], state="closed", state_reason="not_planned")
@@ -129,7 +137,7 @@ def test_rejection_is_remembered_even_without_labels(forge: LocalForge, tmp_path
     assert DirectoryStore(state).issue_map().clusters[A].rejected_at is not None
 
 
-def test_dry_run_writes_nothing(forge: LocalForge, tmp_path: Path) -> None:
+def test_dry_run_writes_nothing(forge: Forge, tmp_path: Path) -> None:
     state = tmp_path / "state"
     result = make_driver(forge, state).run(lambda: report(cluster(A)), dry_run=True)
     assert result.plan is not None and result.plan.actions[0].action == "create"
@@ -137,7 +145,7 @@ def test_dry_run_writes_nothing(forge: LocalForge, tmp_path: Path) -> None:
     assert not state.exists()
 
 
-def test_public_repository_gets_no_raw_excerpts(forge: LocalForge, tmp_path: Path) -> None:
+def test_public_repository_gets_no_raw_excerpts(forge: Forge, tmp_path: Path) -> None:
     driver = make_driver(forge, tmp_path / "s")
     driver.public = True
     driver.run(lambda: report(cluster(A, excerpt="SECRET-LOOKING EXCERPT")))
@@ -146,7 +154,7 @@ def test_public_repository_gets_no_raw_excerpts(forge: LocalForge, tmp_path: Pat
     assert "logs/a.log:10" in body
 
 
-def test_bodies_are_bounded_and_redacted(forge: LocalForge, tmp_path: Path) -> None:
+def test_bodies_are_bounded_and_redacted(forge: Forge, tmp_path: Path) -> None:
     token = "ghp_1234567890abcdefghij1234567890abcdef"
     make_driver(forge, tmp_path / "s").run(lambda: report(cluster(A, excerpt=f"{token} " + "y" * 100_000)))
     body = forge.tracked_issues()[0].body
@@ -154,7 +162,7 @@ def test_bodies_are_bounded_and_redacted(forge: LocalForge, tmp_path: Path) -> N
     assert body.splitlines()[0] == cluster_marker(A)
 
 
-def test_ledger_is_written_when_the_report_fails(forge: LocalForge, tmp_path: Path) -> None:
+def test_ledger_is_written_when_the_report_fails(forge: Forge, tmp_path: Path) -> None:
     def broken() -> Report:
         raise InputFormatError("not a report")
 
@@ -194,7 +202,7 @@ def test_failed_create_exits_one_and_is_ledgered(tmp_path: Path) -> None:
     assert json.loads(result.ledger.to_json())["exit_code"] == 1
 
 
-def test_capped_creates_are_skipped(forge: LocalForge, tmp_path: Path) -> None:
+def test_capped_creates_are_skipped(forge: Forge, tmp_path: Path) -> None:
     config = Config(max_new_issues_per_run=1)
     results, _ = _run(forge, tmp_path / "s", report(cluster(A, 3), cluster(B, 2)), config=config)
     assert results == {A: "created", B: "skipped"}

@@ -1,3 +1,4 @@
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -6,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from golden_files import assert_golden
 from trace_harness.config import Config, config_from_mapping
 from trace_harness.forge.base import TrackedIssue
 from trace_harness.identity import cluster_marker, special_marker
@@ -580,3 +582,44 @@ def test_a_rerun_over_the_same_evidence_changes_nothing(
     assert {a.reason for a in second.actions if a.issue is not None} <= {"duplicate-unchanged", "systemic-merged"}
     capped = {a.cluster_id for a in first.actions if a.reason == "capped"}
     assert {a.cluster_id for a in second.actions if a.action == "create"} <= capped
+
+
+# --- golden -----------------------------------------------------------------------------------------------
+
+
+def mixed_scenario() -> tuple[list[Cluster], list[TrackedIssue], PolicyHistory]:
+    """One cluster per lifecycle path, so the golden plan shows every rule side by side."""
+    fresh = make_cluster("timeout-00000001", occurrences=3, failure_class=FailureClass.TIMEOUT)
+    clusters = [
+        fresh,
+        make_cluster("scope-policy-00000002", occurrences=1, failure_class=FailureClass.SCOPE_POLICY),
+        make_cluster("oom-00000003", occurrences=1, failure_class=FailureClass.OOM),
+        make_cluster("timeout-00000004", occurrences=4, failure_class=FailureClass.TIMEOUT),
+        make_cluster("timeout-00000005", occurrences=2, failure_class=FailureClass.TIMEOUT),
+        make_cluster("unknown-00000006", occurrences=2, failure_class=FailureClass.UNKNOWN),
+        make_cluster("timeout-00000007", occurrences=2, failure_class=FailureClass.TIMEOUT),
+        make_cluster("timeout-00000008", occurrences=2, failure_class=FailureClass.TIMEOUT),
+        make_cluster("infra-tooling-00000009", occurrences=30, failure_class=FailureClass.INFRA_TOOLING, systemic=True),
+        make_cluster("infra-tooling-0000000a", occurrences=12, failure_class=FailureClass.INFRA_TOOLING, systemic=True),
+        make_cluster("timeout-0000000b", occurrences=2, failure_class=FailureClass.TIMEOUT),
+        make_cluster("timeout-0000000c", occurrences=1, failure_class=FailureClass.TIMEOUT),
+    ]
+    tracked = [
+        make_issue(10, "timeout-00000004"),
+        make_issue(11, "timeout-00000005"),
+        make_issue(12, "unknown-00000006", state="closed", reason="not_planned", closed_at=CLOSED_LONG_AGO),
+        make_issue(13, "timeout-00000007", state="closed", reason="completed", closed_at=CLOSED_LONG_AGO),
+    ]
+    history = PolicyHistory(
+        digests={"timeout-00000005": evidence_digest(clusters[4])},
+        declined_at={"timeout-00000008": NOW - timedelta(hours=2)},
+    )
+    return clusters, tracked, history
+
+
+@pytest.mark.parametrize("mode", ["issue", "notify-only"])
+def test_golden_mixed_plan(mode: str) -> None:
+    clusters, tracked, history = mixed_scenario()
+    plan = plan_for(clusters, tracked, history, mode=mode, max_new_issues_per_run=2, mute=["^oom-"])
+    text = json.dumps(json.loads(plan.to_json()), indent=1) + "\n"
+    assert_golden(f"policy/mixed_plan_{mode}.json", text)

@@ -564,6 +564,21 @@ def test_plan_does_not_depend_on_input_order(
     assert plan.ledger_counts().created <= 2 + len(plan.special_actions())
 
 
+@settings(max_examples=60, deadline=None)
+@given(cluster_specs, issue_specs, st.integers(0, 4))
+def test_never_a_second_issue_and_never_past_the_cap(
+    clusters: list[ClusterSpec], issues: list[tuple[int, int, tuple[str, str | None]]], cap: int
+) -> None:
+    built, tracked = build_clusters(clusters), build_issues(issues)
+    plan = plan_for(built, tracked, max_new_issues_per_run=cap)
+    tracked_ids = {issue.cluster_id for issue in tracked}
+    creates = [a for a in plan.cluster_actions() if a.action == "create"]
+    assert not [a for a in creates if a.cluster_id in tracked_ids]
+    assert len(creates) <= cap
+    lowest = {cid: min(i.number for i in tracked if i.cluster_id == cid) for cid in tracked_ids}
+    assert all(a.issue == lowest[a.cluster_id] for a in plan.cluster_actions() if a.cluster_id in lowest)
+
+
 @settings(max_examples=40, deadline=None)
 @given(cluster_specs)
 def test_a_rerun_over_the_same_evidence_changes_nothing(

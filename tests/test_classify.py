@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trace_harness.classify import diagnose_event, diagnose_line, diagnose_test
 from trace_harness.classify_rules import BUILTIN_RULES
 from trace_harness.config import ClassRule
 from trace_harness.fingerprint import cluster_id
+from trace_harness.identity import is_valid_cluster_id
 from trace_harness.taxonomy import FailureClass, Severity
 
 FC = FailureClass
@@ -200,3 +203,20 @@ def test_real_error_lines(fragment: str, expected: FailureClass) -> None:
     ]
     assert lines, fragment
     assert {diagnose_line(line).failure_class for line in lines} == {expected}
+
+
+def test_node_missing_module() -> None:
+    diagnosis = diagnose_line("Error: Cannot find module 'left-pad'")
+    assert (diagnosis.failure_class, diagnosis.signature) == (FC.DEPENDENCY_MISSING, "module:left-pad")
+    assert diagnosis.title == "Cannot find module: left-pad"
+
+
+@given(st.text(max_size=300), st.lists(st.text(max_size=80), max_size=5))
+def test_diagnose_line_is_total(root: str, context: list[str]) -> None:
+    diagnosis = diagnose_line(root, context)
+    assert is_valid_cluster_id(diagnosis.cluster_id)
+
+
+@pytest.mark.parametrize(("line", "_"), CLASS_EXAMPLES)
+def test_every_example_yields_a_valid_id(line: str, _: FailureClass) -> None:
+    assert is_valid_cluster_id(diagnose_line(line, [line]).cluster_id)

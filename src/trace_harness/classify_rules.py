@@ -102,6 +102,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         r"\bAssertionError\b|^E\s+assert\b|^\s*assert\b|\bFAILED \S+::|--- FAIL: |\bExpected:.*Received:",
         r"(?i)\b\d+ failed\b|\btests? failed\b|\bbuild failed\b|\bcompilation failed\b|\blint(?:ing)? failed",
         r"error\[E\d{4}\]|\berror TS\d+|redeclared in this block|\bundefined: \w+|cannot find symbol",
+        r"^\s*[\w./-]+\.(?:c|cc|cpp|cxx|h|hpp|m|java|kt|swift|cs|rs|go):\d+(?::\d+)?: (?:fatal )?error\b",
         r"(?i)\bwould reformat\b|\bFound \d+ errors?\b|\bSyntaxError\b|\bTypeError\b|\bNameError\b",
     ),
     *_rules(
@@ -121,7 +122,8 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         r"(?i)\b401 Unauthorized\b|returned error: 401\b|\bHTTP(?:/[\d.]+)? 401\b|status(?: code)?:? 401\b",
         r"(?i)bad credentials|authentication failed|could not load credentials|CredentialsProviderError",
         r"(?i)invalid (?:api )?(?:key|token)|Permission denied \(publickey\)",
-        r"(?i)connection refused|ECONNREFUSED|ECONNRESET|connection reset by peer",
+        r"(?i)connection refused|ECONNREFUSED|ECONNRESET|connection reset by peer|couldn't connect to server",
+        r"(?i)could not read (?:Username|Password) for|terminal prompts disabled",
         r"(?i)could not resolve host|name or service not known|temporary failure in name resolution",
         r"(?i)no space left on device|\bENOSPC\b|disk (?:is )?full",
         r"(?i)lost communication with the server|runner has received a shutdown signal|runner .{0,40}lost",
@@ -177,7 +179,7 @@ def _gotest(m: re.Match[str]) -> Extracted:
 
 
 def _module(m: re.Match[str]) -> Extracted:
-    kind = m.group("kind") or "ModuleNotFoundError"
+    kind = m.groupdict().get("kind") or ("Cannot find module" if "Cannot" in m.group(0) else "ModuleNotFoundError")
     return Extracted(module_signature(m.group("mod")), f"{kind}: {m.group('mod')}", FC.DEPENDENCY_MISSING)
 
 
@@ -209,6 +211,11 @@ def _go_compile(m: re.Match[str]) -> Extracted:
     return Extracted(compile_signature("go", message), f"go build: {normalize(message)}", FC.VALIDATION_FAILURE)
 
 
+def _c_compile(m: re.Match[str]) -> Extracted:
+    message = m.group("msg").strip()
+    return Extracted(compile_signature("cc", message), f"cc: {normalize(message)}", FC.VALIDATION_FAILURE)
+
+
 _EXC = r"(?P<exc>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failed|Failure|Timeout|Warning))"
 _PATH = r"(?P<path>[\w./\\<>-]+\.[A-Za-z]{1,5})"
 
@@ -229,5 +236,6 @@ EXTRACTORS: tuple[Extractor, ...] = tuple(
         (r"error\[(?P<code>E\d{4})\]: (?P<msg>.+)", _compile),
         (r"error (?P<code>TS\d+): (?P<msg>.+)", _compile),
         (r"^\s*[\w./-]+\.go:\d+:\d+: (?P<msg>.+)", _go_compile),
+        (r"^\s*[\w./<>-]+\.(?:c|cc|cpp|cxx|h|hpp):\d+(?::\d+)?: (?:fatal )?error: (?P<msg>.+)", _c_compile),
     )
 )

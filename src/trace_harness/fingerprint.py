@@ -72,6 +72,11 @@ _V1_RULES: tuple[tuple[re.Pattern[str], Replacement], ...] = (
     (re.compile(r"(?i)\b(line|lineno|column|col)([ =:]+)\d+\b"), r"\1\2<n>"),
     (re.compile(r"(?i)\b(pid|process|thread|tid)([ =:#]+)\d+\b"), r"\1\2<pid>"),
     (re.compile(r"\[\d{3,}\]"), "[<pid>]"),
+    # bash job status lines: "line 2: 981 Segmentation fault      python3 ..."
+    (
+        re.compile(r"\b\d+(?= +(?:Segmentation fault|Killed|Aborted|Terminated|Bus error|Illegal instruction)\b)"),
+        "<pid>",
+    ),
     (re.compile(r"\b(?:\d+(?:\.\d+)?(?:h|m(?!s)|s|ms|us|µs|ns)){2,}\b"), "<dur>"),
     (
         re.compile(r"(?i)\b\d+(?:\.\d+)? ?(?:ns|us|µs|ms|s|secs?|seconds?|mins?|minutes?|hours?|hrs?)\b"),

@@ -124,11 +124,21 @@ def workload(fake: FakeGitHub, forge: GitHubForge) -> None:
 
 
 @pytest.fixture(scope="module")
-def recorded() -> list[RecordedRequest]:
+def ran_workload() -> FakeGitHub:
     clock = FakeClock()
     with FakeGitHub("octo/demo", clock=clock) as fake:
         workload(fake, GitHubForge("octo/demo", "t", clock=clock, sleep=clock.sleep))
-        return list(fake.requests)
+    return fake
+
+
+@pytest.fixture
+def recorded(ran_workload: FakeGitHub) -> list[RecordedRequest]:
+    return ran_workload.requests
+
+
+@pytest.fixture
+def fake_replies(ran_workload: FakeGitHub) -> list[tuple[RecordedRequest, int, Any]]:
+    return ran_workload.replies
 
 
 def test_every_request_matches_the_openapi_description(recorded: list[RecordedRequest]) -> None:
@@ -155,6 +165,22 @@ def test_the_workload_covers_every_operation_the_adapter_uses(recorded: list[Rec
         "git/get-ref",
         "git/create-ref",
     }
+
+
+# The fake answers these with the fields consumers read, not GitHub's full (60+ field) objects.
+_PARTIAL_RESPONSES = {"repos/get"}
+
+
+def test_the_fake_answers_in_github_shapes(fake_replies: list[tuple[RecordedRequest, int, Any]]) -> None:
+    errors = []
+    for request, status, payload in fake_replies:
+        found = find_operation(request.method, request.path)
+        if payload is None or found is None or found[1]["operationId"] in _PARTIAL_RESPONSES:
+            continue
+        response = resolve(found[1]["responses"].get(str(status), {}))
+        schema = response.get("content", {}).get("application/json", {}).get("schema")
+        errors += [f"{request.path} {status}: {e.message}" for e in Draft4Validator(schema or {}).iter_errors(payload)]
+    assert errors == []
 
 
 def test_checker_rejects_what_github_would_reject() -> None:

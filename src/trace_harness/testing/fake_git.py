@@ -94,7 +94,10 @@ class GitRoutes:
             "size_in_bytes": len(data),
             "archive_download_url": url,
             "expired": False,
+            "url": f"{API}/repos/{self.fake.repo}/actions/artifacts/{artifact_id}",
             "created_at": self.fake.stamp(),
+            "updated_at": self.fake.stamp(),
+            "expires_at": None,
             "workflow_run": {"id": run_id},
         }
         self.downloads[f"artifacts/{artifact_id}.zip"] = data
@@ -143,7 +146,7 @@ class GitRoutes:
             "url": url,
             "html_url": f"https://github.com/{self.fake.repo}/blob/{path}",
             "git_url": f"{API}/repos/{self.fake.repo}/git/blobs/{sha}",
-            "download_url": None,
+            "download_url": f"https://raw.githubusercontent.com/{self.fake.repo}/{sha}/{path}",
             "content": base64.encodebytes(content).decode(),
         }
 
@@ -153,8 +156,16 @@ class GitRoutes:
         branch = unquote(m["branch"])
         if branch not in self.branches:
             return not_found()
-        sha = self.branches[branch]
-        return Reply(200, {"ref": f"refs/heads/{branch}", "object": {"sha": sha, "type": "commit"}})
+        return Reply(200, self._ref_payload(branch, self.branches[branch]))
+
+    def _ref_payload(self, branch: str, sha: str) -> dict[str, Any]:
+        base = f"{API}/repos/{self.fake.repo}/git"
+        return {
+            "ref": f"refs/heads/{branch}",
+            "node_id": f"REF_{branch}",
+            "url": f"{base}/refs/heads/{branch}",
+            "object": {"sha": sha, "type": "commit", "url": f"{base}/commits/{sha}"},
+        }
 
     def _create_ref(self, _m: re.Match[str], req: Req) -> Reply:
         body = req.body or {}
@@ -165,7 +176,7 @@ class GitRoutes:
         if branch in self.branches:
             return Reply(422, {"message": "Reference already exists"})
         self.branches[branch] = sha
-        return Reply(201, {"ref": ref, "object": {"sha": sha, "type": "commit"}})
+        return Reply(201, self._ref_payload(branch, sha))
 
     def _get_branch(self, m: re.Match[str], _req: Req) -> Reply:
         branch = unquote(m["branch"])

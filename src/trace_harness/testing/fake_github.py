@@ -27,6 +27,17 @@ _API_RE = r"https://api\.github\.com(?::443)?"
 _DOWNLOAD_HOST = "https://fake-downloads.githubusercontent.com"
 _COARSE = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read", "read": "read"}
 _METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
+_USER_LINKS = (
+    "followers",
+    "following",
+    "gists",
+    "starred",
+    "subscriptions",
+    "organizations",
+    "repos",
+    "events",
+    "received_events",
+)
 
 
 class FakeGitHub:
@@ -46,6 +57,7 @@ class FakeGitHub:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.faults = faults or FaultPlan()
         self.requests: list[RecordedRequest] = []
+        self.replies: list[tuple[RecordedRequest, int, Any]] = []  # (request, status, JSON payload) as answered
         self.issues: dict[int, dict[str, Any]] = {}
         self.comments: dict[int, dict[str, Any]] = {}
         self.labels: dict[str, dict[str, str]] = {}
@@ -116,6 +128,7 @@ class FakeGitHub:
         reply = self._dispatch(req)
         if fault is not None:
             return self._fail(fault)
+        self.replies.append((self.requests[-1], reply.status, reply.payload))
         return self._encode(reply, req)
 
     def _dispatch(self, req: Req) -> Reply:
@@ -294,6 +307,8 @@ class FakeGitHub:
             "url": url,
             "repository_url": f"{API}/repos/{self.repo}",
             "comments_url": f"{url}/comments",
+            "labels_url": f"{url}/labels{{/name}}",
+            "events_url": f"{url}/events",
             "html_url": f"https://github.com/{self.repo}/issues/{n}",
             "title": issue["title"],
             "body": issue["body"],
@@ -317,7 +332,20 @@ class FakeGitHub:
 
     def user_payload(self, login: str) -> dict[str, Any]:
         kind = "Bot" if login.endswith("[bot]") else "User"
-        return {"login": login, "id": len(login), "node_id": f"U_{login}", "type": kind, "site_admin": False}
+        url = f"{API}/users/{login}"
+        links = {f"{name}_url": f"{url}/{name}" for name in _USER_LINKS}
+        return {
+            "login": login,
+            "id": len(login),
+            "node_id": f"U_{login}",
+            "avatar_url": f"https://avatars.githubusercontent.com/u/{len(login)}",
+            "gravatar_id": "",
+            "url": url,
+            "html_url": f"https://github.com/{login}",
+            **links,
+            "type": kind,
+            "site_admin": False,
+        }
 
     # comments
 
@@ -404,7 +432,8 @@ class FakeGitHub:
         user = unquote(m["user"])
         role = self.roles.get(user, "none" if self.private else "read")
         permission = _COARSE.get(role, "none")
-        return Reply(200, {"permission": permission, "role_name": role, "user": self.user_payload(user)})
+        collaborator = {**self.user_payload(user), "role_name": role}
+        return Reply(200, {"permission": permission, "role_name": role, "user": collaborator})
 
     def _dispatch_workflow(self, m: re.Match[str], req: Req) -> Reply:
         body = req.body or {}

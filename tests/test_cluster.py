@@ -136,7 +136,7 @@ def test_tracker_sets_attributes_never_the_id() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.permutations([finding(n % 7, session=f"s{n % 3}", excerpt="e" * (n * 97 % 4000)) for n in range(60)]))
+@given(st.permutations([finding(n % 29, session=f"s{n % 3}", excerpt="e" * (n * 997 % 4000)) for n in range(130)]))
 def test_clusters_do_not_depend_on_arrival_order(order: list[Finding]) -> None:
     expected = json.dumps([c.model_dump(mode="json") for c in fold(sorted(order, key=lambda f: f.excerpt))])
     assert json.dumps([c.model_dump(mode="json") for c in fold(order)]) == expected

@@ -116,6 +116,7 @@ class _ClusterState:
         self.parent: dict[tuple[int, str], tuple[int, str]] = {}
         self.heap: list[_Candidate] = []
         self.heap_bytes = 0
+        self.cut: tuple[EvidenceKey, str] | None = None  # the smallest entry ever evicted
         self.first_by_input: dict[str, _Candidate] = {}
         self.findings = 0
         self.tokenless_inputs: set[str] = set()
@@ -123,17 +124,22 @@ class _ClusterState:
         self.last_seen = ""
 
     def heap_full_below(self, key: EvidenceKey) -> bool:
-        """True when the heap is full and ``key`` would be evicted at once (so no entry needs building)."""
+        """True when ``key`` cannot be kept (so no entry needs building): past the cut, or past a full heap."""
+        if self.cut is not None and key > self.cut[0]:
+            return True
         return self.heap_bytes >= MAX_CLUSTER_BYTES and key > self.heap[0].key
 
-    def admits(self, candidate: _Candidate) -> bool:
-        return self.heap_bytes < MAX_CLUSTER_BYTES or candidate.order() < self.heap[0].order()
-
     def push(self, candidate: _Candidate) -> None:
+        """Keep exactly the longest key-ordered prefix that fits; anything past the first eviction stays out."""
+        order = candidate.order()
+        if self.cut is not None and order > self.cut:
+            return
         heapq.heappush(self.heap, candidate)
         self.heap_bytes += candidate.size + 1
-        while self.heap_bytes > MAX_CLUSTER_BYTES and len(self.heap) > 1:
-            self.heap_bytes -= heapq.heappop(self.heap).size + 1
+        while self.heap_bytes > MAX_CLUSTER_BYTES:
+            evicted = heapq.heappop(self.heap)
+            self.heap_bytes -= evicted.size + 1
+            self.cut = evicted.order()
 
     def union(self, tokens: list[tuple[int, str]]) -> None:
         root = self.find(tokens[0])
@@ -250,8 +256,7 @@ class ClusterAccumulator:
         candidate = self._candidate(finding, key, pairs)
         if first is None or candidate.order() < first.order():
             state.first_by_input[input_path] = candidate
-        if state.admits(candidate):
-            state.push(candidate)
+        state.push(candidate)
 
     def _candidate(self, finding: Finding, key: EvidenceKey, pairs: list[tuple[int, str]]) -> _Candidate:
         entry = evidence_entry(finding, pairs)

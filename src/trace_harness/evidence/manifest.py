@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..bounds import MAX_CLUSTER_BYTES, MAX_RUN_EVIDENCE_BYTES, encoded_bytes
+from ..bounds import MAX_CLUSTER_BYTES, MAX_RUN_EVIDENCE_BYTES, compact_json, encoded_bytes
 from ..cluster import ClusterAccumulator, ClusterSeed, EvidenceKey, evidence_entry, evidence_key
 from ..errors import InputFormatError
 from ..models import AFFECTED_KEYS, Finding, InputRef
@@ -39,13 +39,21 @@ class _RunGroup:
         self.heap: list[tuple[_Desc, int, dict[str, Any]]] = []
         self.used = 0
         self.events = 0
+        self.cut: tuple[EvidenceKey, str] | None = None  # the smallest event ever evicted
 
     def add(self, key: EvidenceKey, entry: dict[str, Any]) -> None:
-        size = encoded_bytes(entry)
-        heapq.heappush(self.heap, (_Desc(key), size, entry))
+        """Keep the longest (key, text)-ordered prefix within 64 KiB, whatever the arrival order."""
+        text = compact_json(entry)
+        order = (key, text)
+        if self.cut is not None and order > self.cut:
+            return
+        size = len(text.encode())
+        heapq.heappush(self.heap, (_Desc(order), size, entry))
         self.used += size
         while self.used > MAX_RUN_EVIDENCE_BYTES and self.heap:
-            self.used -= heapq.heappop(self.heap)[1]
+            evicted = heapq.heappop(self.heap)
+            self.used -= evicted[1]
+            self.cut = evicted[0].key
 
 
 class _Desc:
@@ -53,7 +61,7 @@ class _Desc:
 
     __slots__ = ("key",)
 
-    def __init__(self, key: EvidenceKey) -> None:
+    def __init__(self, key: tuple[EvidenceKey, str]) -> None:
         self.key = key
 
     def __lt__(self, other: _Desc) -> bool:

@@ -1,0 +1,59 @@
+"""`trace-harness report` and `trace-harness manifest` end to end through the CLI entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trace_harness.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures" / "worker"
+TOKEN = "ghp_R2d5Zk9sQ1x8Vb7Nm3Lp0Tq4Wc6Yh2Jf8Dsx"
+
+
+def test_report_writes_json_and_evaluator_results(tmp_path: Path) -> None:
+    out, results = tmp_path / "r.json", tmp_path / "e.json"
+    code = main(["report", "--worker-log", str(FIXTURES / "mixed.log"), "--json-out", str(out),
+                 "--evaluator-results-out", str(results)])  # fmt: skip
+    assert code == 0
+    report = json.loads(out.read_text())
+    ids = [cluster["id"] for cluster in report["clusters"]]
+    assert ids == ["input-required", "malformed-protocol", "runner-failure", "runner-timeout", "tool-unsupported"]
+    assert "ghs_AAAA" not in out.read_text() and "x-access-token" not in out.read_text()
+    assert json.loads(results.read_text())["schema_version"] == "trace-harness-advisory-evaluator-results/v1"
+
+
+def test_report_to_stdout_and_manifest_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = tmp_path / "m.json"
+    assert main(["manifest", "--worker-log", str(FIXTURES / "mixed.log"), "--json-out", str(manifest)]) == 0
+    assert main(["report", "--evidence-manifest", str(manifest)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["clusters"]) == 5
+    assert report["inputs"][0]["type"] == "evidence_manifest"
+
+
+def test_missing_inputs_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report"]) == 2
+    assert main(["manifest"]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors == [
+        "trace-harness: error: at least one --worker-log or --evidence-manifest is required",
+        "trace-harness: error: at least one --worker-log is required",
+    ]
+
+
+def test_errors_are_one_redacted_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    secret_dir = tmp_path / TOKEN
+    secret_dir.mkdir()
+    report = secret_dir / "report.json"
+    report.write_text('{"schema_version": "trace-harness-report/v3", "clusters": []}')
+    assert main(["report", "--evidence-manifest", str(report)]) == 2
+    assert main(["report", "--worker-log", str(secret_dir / "missing.log")]) == 2
+    err = capsys.readouterr().err
+    assert TOKEN not in err and "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert "not a trace-evidence-manifest/v2 evidence manifest" in lines[0]
+    assert "[redacted-token]" in lines[1]

@@ -1,0 +1,137 @@
+"""aiops trace-evidence-manifest/v2: writing, bounds, round trip through the report, and strict reading."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from random import Random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trace_harness.cluster import ClusterAccumulator
+from trace_harness.config import Config
+from trace_harness.errors import InputFormatError
+from trace_harness.evidence.base import ReaderOptions
+from trace_harness.evidence.inputs import unique_inputs
+from trace_harness.evidence.manifest import ManifestBuilder, fold_manifest, load_manifest, manifest_json
+from trace_harness.evidence.worker_log import read_worker_log
+from trace_harness.models import Finding
+from trace_harness.pipeline import collect_report
+
+SECRET_URL = "https://user:secret@example.test/org/repo.git"
+LOG = "\n".join([
+    "2026/06/18 09:00:00 event=runner_timeout task_id=run-1 issue_id=issue-1 session_id=session-1 msg=\"t\" "
+    f"payload=map[elapsed_ms:6 output_head:{SECRET_URL}]",
+    '2026/06/18 09:02:00 event=runner_end task_id=run-1 issue_id=issue-1 msg="runner failed" payload=map[ok:false]',
+    '2026/06/18 09:01:00 event=turn_input_required task_id=run-2 issue_id=issue-2 msg="input" '
+    "payload=map[method:approval]",
+]) + "\n"  # fmt: skip
+
+
+def build(log: str) -> dict[str, object]:
+    builder = ManifestBuilder()
+    for item in read_worker_log(io.BytesIO(log.encode()), "w.log", ReaderOptions()):
+        assert isinstance(item, Finding)
+        builder.add(item)
+    return json.loads(manifest_json(builder.manifest([], "2026-06-19T00:00:00Z")))
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_manifest_groups_runs_by_class_and_redacts() -> None:
+    manifest = build(LOG)
+    assert manifest["schema_version"] == "trace-evidence-manifest/v2"
+    runs = {run["run"]: run for run in manifest["runs"]}  # type: ignore[attr-defined]
+    assert sorted(runs) == ["run-1", "run-2"]
+    assert [event["class"] for event in runs["run-1"]["events"]] == ["runner-timeout", "runner-failure"]
+    assert runs["run-1"]["affected_by_class"]["runner-timeout"]["sessions"] == ["session-1"]
+    assert runs["run-1"]["events"][0]["metadata"] == {"elapsed_ms": "6", "timestamp": "2026/06/18 09:00:00"}
+    assert "secret" not in json.dumps(manifest)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_kept_events_do_not_depend_on_order(random: Random) -> None:
+    log = "".join(
+        f"2026/06/18 09:{n % 7:02d}:00 event=runner_timeout task_id=run-1 issue_id=i-{n} "
+        f'msg="{"x" * (n * 311 % 3000)}"\n'
+        for n in range(60)
+    )
+    findings = [item for item in read_worker_log(io.BytesIO(log.encode()), "w.log", ReaderOptions())]
+    shuffled = list(findings)
+    random.shuffle(shuffled)
+    outputs = []
+    for order in (findings, shuffled):
+        builder = ManifestBuilder()
+        for item in order:
+            assert isinstance(item, Finding)
+            builder.add(item)
+        outputs.append(manifest_json(builder.manifest([], "t")))
+    assert outputs[0] == outputs[1]
+    assert '"dropped_events"' in outputs[0]
+
+
+def test_dropped_events_keep_their_ids_under_their_own_class(tmp_path: Path) -> None:
+    filler = "x" * 3000
+    lines = [
+        f'2026/06/18 09:00:{n:02d} event=runner_timeout task_id=run-1 issue_id=issue-{n} msg="{filler}"'
+        for n in range(40)
+    ]
+    lines.append('2026/06/18 09:59:00 event=turn_input_required task_id=run-1 issue_id=late-issue msg="i"')
+    manifest = build("\n".join(lines) + "\n")
+    (run,) = manifest["runs"]  # type: ignore[misc]
+    assert run["dropped_events"] > 0
+    assert all(event["class"] == "runner-timeout" for event in run["events"])
+    assert run["affected_by_class"]["input-required"]["issues"] == ["late-issue"]
+
+    path = write(tmp_path, "m.json", json.dumps(manifest))
+    accumulator = ClusterAccumulator()
+    fold_manifest(load_manifest(path), accumulator, ReaderOptions())
+    clusters = {cluster.id: cluster for cluster in accumulator.clusters()}
+    assert clusters["input-required"].affected.issues == ("late-issue",)
+    assert clusters["input-required"].evidence == ()
+    assert len(clusters["runner-timeout"].affected.issues) == 40
+    assert "late-issue" not in clusters["runner-timeout"].affected.issues
+
+
+def test_round_trip_matches_the_raw_log_path(tmp_path: Path) -> None:
+    log = write(tmp_path, "w.log", LOG)
+    manifest = write(tmp_path, "m.json", json.dumps(build(LOG)))
+    raw = collect_report({"worker_log": [log]}, Config(), generated_at="t")
+    folded = collect_report({"evidence_manifest": [manifest]}, Config(), generated_at="t")
+    assert [c.id for c in raw.clusters] == [c.id for c in folded.clusters]
+    for left, right in zip(raw.clusters, folded.clusters, strict=True):
+        assert left.affected == right.affected
+        assert left.occurrences == right.occurrences
+    assert [ref.type for ref in folded.inputs] == ["evidence_manifest"]
+
+
+def test_identical_inputs_are_read_once(tmp_path: Path) -> None:
+    first = write(tmp_path, "a.log", LOG)
+    second = write(tmp_path, "b.log", LOG)
+    assert [path.name for path, _ in unique_inputs([first, second, first], "worker_log")] == ["a.log"]
+    report = collect_report({"worker_log": [first, second]}, Config(), generated_at="t")
+    assert len(report.inputs) == 1
+    assert all(len(cluster.evidence) == 1 for cluster in report.clusters)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"schema_version": "trace-harness-report/v3", "clusters": []}',
+        '{"schema_version": "trace-evidence-manifest/v1", "runs": []}',
+        '{"schema_version": "trace-evidence-manifest/v2", "runs": {}}',
+        "[]",
+        "{",
+    ],
+)
+def test_non_manifest_json_is_rejected(tmp_path: Path, content: str) -> None:
+    with pytest.raises(InputFormatError, match=r"m\.json"):
+        load_manifest(write(tmp_path, "m.json", content))

@@ -185,10 +185,14 @@ class Driver:
         _title, body, digest = self._content(run, action)
         self.forge.update_issue(action.issue, body=body, state="open" if reopen else None)
         self._remember(run, action.cluster_id, action.issue, digest)
+        detail = ""
         if action.issue not in run.commented:
             run.commented.add(action.issue)  # before posting: an ambiguous comment is never resent
-            self.forge.comment(action.issue, self._evidence_comment(run, action, reopen=reopen))
-        return _outcome(action, "reopened" if reopen else "updated", action.issue)
+            try:
+                self.forge.comment(action.issue, self._evidence_comment(run, action, reopen=reopen))
+            except ForgeOutcomeUnknown:
+                detail = "the evidence comment may not have been posted"
+        return _outcome(action, "reopened" if reopen else "updated", action.issue, detail)
 
     def _ensure_labels(self, run: _Run) -> None:
         creates = [action for action in run.plan.actions if action.action == "create"]

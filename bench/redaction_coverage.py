@@ -78,6 +78,20 @@ FP_ALLOWLIST = {
     "sumologic-access-token": "values under `*_ACCESS_KEY` names are masked by the key/value rule",
     "artifactory": "`:_password=` values in .npmrc-style config are always masked",
     "npm": "`_authToken=` values are always masked, whatever their shape",
+    # The token prefixes the product promises to mask (ghp_ gho_ ghu_ ghr_ ghs_ github_pat_ glpat- …) are masked
+    # whatever the body looks like: filler bodies such as `ghs_AAAA…` are exactly what CI logs and tests plant.
+    **{
+        rule: "a required token prefix: masked whatever its body, filler included"
+        for rule in (
+            "github-app-token",
+            "github-fine-grained-pat",
+            "github-oauth",
+            "github-pat",
+            "github-refresh-token",
+            "gitlab-pat",
+            "gitlab-ptt",
+        )
+    },
     # Detectors that reject a token by exact length or charset; we mask any token with the prefix.
     **{
         rule: "prefix-masked by design; upstream rejects it by exact length or charset only"

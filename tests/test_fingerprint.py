@@ -214,3 +214,9 @@ def test_ids_never_depend_on_order(lines: list[str], rnd: object) -> None:
 def test_normalize_total_and_idempotent(text: str) -> None:
     once = normalize(text)
     assert normalize(once) == once
+
+
+def test_bash_job_status_pid_is_blanked() -> None:
+    first = normalize("/tmp/a/run.sh: line 2: 981 Segmentation fault      python3 -c x")
+    assert first == normalize("/tmp/b/run.sh: line 9: 15029 Segmentation fault python3 -c x")
+    assert first == "<tmp>/run.sh: line <n>: <pid> Segmentation fault python3 -c x"

@@ -58,6 +58,13 @@ CLASS_EXAMPLES = [
     ("The self-hosted runner: r1 lost communication with the server.", FC.INFRA_TOOLING),
     ("container postgres is unhealthy", FC.INFRA_TOOLING),
     ("CredentialsProviderError: Could not load credentials from any providers", FC.INFRA_TOOLING),
+    ("  1) [chromium] › home.spec.ts:3:1 › loads: Test timeout of 30000ms exceeded.", FC.TIMEOUT),
+    ("npm error code ERESOLVE", FC.DEPENDENCY_MISSING),
+    ('ParserError: Source "lib/oz/contracts/token/ERC20.sol" not found: File not found.', FC.DEPENDENCY_MISSING),
+    ("Command not found: pytest", FC.DEPENDENCY_MISSING),
+    ("C:\\src\\hashtable.h(52): error C2143: syntax error: missing ';' before '<'", FC.VALIDATION_FAILURE),
+    ("CMake Error at tests/CMakeLists.txt:12 (message):", FC.VALIDATION_FAILURE),
+    ("no configuration file provided: not found", FC.UNKNOWN),
     ("Process completed with exit code 1.", FC.UNKNOWN),
     ("", FC.UNKNOWN),
 ]
@@ -107,6 +114,12 @@ def test_context_classifies_when_root_line_is_silent() -> None:
         ("E   ModuleNotFoundError: No module named 'procgen'", "module:procgen", "ModuleNotFoundError: procgen"),
         ("bash: line 1: yq: command not found", "command:yq", "command not found: yq"),
         ("/bin/sh: 1: jq: not found", "command:jq", "command not found: jq"),
+        ("Command not found: pytest", "command:pytest", "command not found: pytest"),
+        (
+            "x.h(52): error C2143: syntax error: missing ';'",
+            "compile:C2143|syntax error: missing ';'",
+            "C2143: syntax error: missing ';'",
+        ),
         ("src/a.py:10:1: E501 Line too long (99 > 88)", "lint:lint|E501|src/a.py", "lint E501 in src/a.py"),
         ("error[E0308]: mismatched types", "compile:E0308|mismatched types", "E0308: mismatched types"),
         (

@@ -73,7 +73,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         r"(?i)\bTimeout ?>\s*[\d.]+s\b|\+{3,} Timeout \+{3,}|pytest[_-]timeout",
         r"(?i)context deadline exceeded|DeadlineExceeded|deadline has elapsed",
         r"(?i)exceeded the maximum execution time|timeout-minutes",
-        r"(?i)\btimed out\b|\btimeout expired\b|\bTimeoutError\b|\bTimeoutExpired\b",
+        r"(?i)\btimed out\b|\btimeout expired\b|\bTimeoutError\b|\bTimeoutExpired\b|\btimeout of .{1,20} exceeded",
     ),
     *_rules(
         FC.MODEL_ERROR,
@@ -90,12 +90,13 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     *_rules(
         FC.DEPENDENCY_MISSING,
         r"\bModuleNotFoundError\b|\bNo module named\b|Cannot find module '",
-        r"(?i)command not found|: not found$|is not recognized as an internal or external command",
+        r"(?i)command not found|:\s*\d+:\s*[\w.+-]+: not found$|is not recognized as an internal or external command",
         _EXIT + r"127\b",
         r"(?i)No matching distribution found|Could not find a version that satisfies the requirement",
         r"(?i)Unable to locate package|has no installation candidate|\bpackage \S+ (?:is )?not found",
         r"(?i)cannot open shared object file|Library not loaded|lock file is not found",
         r"(?i)no required module provides package|Could not resolve dependencies|npm ERR! 404",
+        r"(?i)\bERESOLVE\b|unable to resolve dependency tree|\bSource \"[^\"]+\" not found",
     ),
     *_rules(
         FC.VALIDATION_FAILURE,
@@ -103,6 +104,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         r"(?i)\b\d+ failed\b|\btests? failed\b|\bbuild failed\b|\bcompilation failed\b|\blint(?:ing)? failed",
         r"error\[E\d{4}\]|\berror TS\d+|redeclared in this block|\bundefined: \w+|cannot find symbol",
         r"^\s*[\w./-]+\.(?:c|cc|cpp|cxx|h|hpp|m|java|kt|swift|cs|rs|go):\d+(?::\d+)?: (?:fatal )?error\b",
+        r"\berror C\d{4}\b|\bCMake Error\b",
         r"(?i)\bwould reformat\b|\bFound \d+ errors?\b|\bSyntaxError\b|\bTypeError\b|\bNameError\b",
     ),
     *_rules(
@@ -228,6 +230,7 @@ EXTRACTORS: tuple[Extractor, ...] = tuple(
         (r"Cannot find module '(?P<mod>[^']+)'", _module),
         (r"(?P<cmd>[\w.+-]+): command not found", _command),
         (r":\s*\d+:\s*(?P<cmd>[\w.+-]+): not found$", _command),
+        (r"(?i)command not found: (?P<cmd>[\w.+-]+)", _command),
         (r"'(?P<cmd>[\w.+-]+)' is not recognized as an internal or external command", _command),
         (r"(?i)(?:No matching distribution found for|satisfies the requirement) (?P<pkg>[\w.\[\]-]+)", _package),
         (r"(?i)Unable to locate package (?P<pkg>\S+)", _package),
@@ -235,6 +238,7 @@ EXTRACTORS: tuple[Extractor, ...] = tuple(
         (r"^\s*" + _PATH + r":\d+:\d+: (?P<code>[A-Z]{1,4}\d{2,4})\b", _lint_as("lint")),
         (r"error\[(?P<code>E\d{4})\]: (?P<msg>.+)", _compile),
         (r"error (?P<code>TS\d+): (?P<msg>.+)", _compile),
+        (r"\berror (?P<code>C\d{4}): (?P<msg>.+)", _compile),
         (r"^\s*[\w./-]+\.go:\d+:\d+: (?P<msg>.+)", _go_compile),
         (r"^\s*[\w./<>-]+\.(?:c|cc|cpp|cxx|h|hpp):\d+(?::\d+)?: (?:fatal )?error: (?P<msg>.+)", _c_compile),
     )

@@ -224,3 +224,8 @@ def test_mask_never_raises_and_is_idempotent(text: str) -> None:
 @given(st.lists(st.text(alphabet=_ALNUM + "+/= -", max_size=60), max_size=12))
 def test_mask_lines_keeps_the_line_count(lines: list[str]) -> None:
     assert len(mask_lines(lines)) == len(lines)
+
+
+def test_distinctive_tokens_glued_to_an_identifier_are_masked() -> None:
+    github, aws = "ghp_" + "k3Tz8hLq2Wv9Xr4Nm7Bc1Dy6Fp0Gs5Hj2Ka", "AKIA" + "Q7ZL4XK2MB9TWE5R"
+    assert mask(f"task_id=run_{github} key=x_{aws}_1") == "task_id=run_[redacted-token] key=x_[redacted-token]_1"

@@ -109,6 +109,8 @@ _VALUE = r"(?:\"[^\"\n]*\"|'[^'\n]*'|`[^`\n]*`|[^\s\"'`,;<>{}()\[\]]+)"
 _SEP = r"[\"']?\s*(?:=>|::=|:=|=|:(?=[\s\"'])|(?<=[\"']):)[ \t]*"
 
 _TOKEN_BODY = r"[A-Za-z0-9_-]"
+# Distinctive prefixes also match when glued to an identifier by `_` (`run_ghp_…`), unlike `\b`.
+_GLUED = r"(?<![A-Za-z0-9])"
 _RULES: tuple[Rule, ...] = (
     _rule(
         "private-key-block",
@@ -127,7 +129,7 @@ _RULES: tuple[Rule, ...] = (
     _rule("url-userinfo", r"(?P<k>\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#\"'<>\\`]*@", ["://"], "", lambda v: True),
     _rule(
         "github",
-        r"\b(?:gh[opurs]_[A-Za-z0-9_]{20,}|github_pat_[A-Za-z0-9_]{20,})",
+        _GLUED + r"(?:gh[opurs]_[A-Za-z0-9_]{20,}|github_pat_[A-Za-z0-9_]{20,})",
         ["gh", "github_pat_"],
         accept=_always,
     ),
@@ -145,7 +147,7 @@ _RULES: tuple[Rule, ...] = (
     _rule("stripe", r"\b[rs]k_(?:live|test|prod)_[A-Za-z0-9]{16,}", ["k_live_", "k_test_", "k_prod_"]),
     _rule(
         "aws-access-key-id",
-        r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b",
+        _GLUED + r"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])",
         ["akia", "asia", "abia", "acca", "a3t"],
     ),
     _rule(
@@ -158,7 +160,7 @@ _RULES: tuple[Rule, ...] = (
     _rule("azure-ad-client-secret", r"(?<![A-Za-z0-9_~.-])[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}", ["q~"]),
     _rule(
         "jwt",
-        r"\bey[A-Za-z0-9_-]{10,}\.ey[A-Za-z0-9_/\\-]{10,}\.(?:[A-Za-z0-9_/\\-]{8,}={0,2})?",
+        _GLUED + r"ey[A-Za-z0-9_-]{10,}\.ey[A-Za-z0-9_/\\-]{10,}\.(?:[A-Za-z0-9_/\\-]{8,}={0,2})?",
         ["ey"],
     ),
     _rule("npm", r"\bnpm_[A-Za-z0-9]{36}\b", ["npm_"]),

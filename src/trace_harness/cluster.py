@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -30,6 +30,9 @@ from .redact import mask
 from .taxonomy import CLASS_INFO, WORKER_CLASSES, FailureClass, Severity
 
 EVIDENCE_OMITTED_KEY = "evidence"
+AFFECTED_BUDGET = MAX_CLUSTER_BYTES // 2  # ids may take half the cluster; evidence needs the rest
+RAW_EXCERPT_CAP = 64 * 1024  # raw excerpts are cut here before masking; emitted ones are cut to 4 KiB
+_MASK_BATCH = 2048
 WORKER_SURFACE = "WORKFLOW.md, reviewer rubrics, skills, hooks, tests, CI, or docs"
 NEXT_ACTION = "issue, draft-PR, or advisory evaluator proposal"
 WORKER_CRITERIA = (
@@ -169,7 +172,6 @@ class ClusterAccumulator:
 
     def __init__(self, tracker: AttributeTracker | None = None) -> None:
         self._clusters: dict[str, _ClusterState] = {}
-        self._masked: dict[str, str] = {}
         self._tracker = tracker
 
     def add(self, finding: Finding, *, record_affected: bool = True) -> None:
@@ -179,7 +181,7 @@ class ClusterAccumulator:
         if finding.severity is Severity.SEVERE:
             state.severity = Severity.SEVERE
         self._observe_time(state, finding.timestamp)
-        pairs = self._masked_pairs(finding)
+        pairs = _id_pairs(finding)
         self._record_ids(state, pairs, finding.ref, record_affected)
         self._offer_evidence(state, finding, key, pairs)
         if self._tracker is not None:
@@ -193,7 +195,7 @@ class ClusterAccumulator:
         if state is None:
             state = self._clusters[seed.cluster_id] = _ClusterState(seed, ("\uffff", "", 0, ""))
         for index, name in enumerate(AFFECTED_KEYS):
-            state.ids[index].update(self._mask_id(str(value)) for value in affected.get(name, ()) if str(value).strip())
+            state.ids[index].update(str(value).strip() for value in affected.get(name, ()))
             state.ids[index].discard("")
             if (count := int(omitted.get(name, 0) or 0)) > 0:
                 state.omitted[name] = state.omitted.get(name, 0) + count
@@ -225,16 +227,6 @@ class ClusterAccumulator:
         if timestamp > state.last_seen:
             state.last_seen = timestamp
 
-    def _mask_id(self, value: str) -> str:
-        masked = self._masked.get(value)
-        if masked is None:
-            masked = self._masked[value] = mask(value.strip())
-        return masked
-
-    def _masked_pairs(self, finding: Finding) -> list[tuple[int, str]]:
-        values = (finding.issue, finding.identifier, finding.pull_request, finding.run, finding.session)
-        return [(index, self._mask_id(value)) for index, value in enumerate(values) if value and value.strip()]
-
     @staticmethod
     def _record_ids(state: _ClusterState, pairs: list[tuple[int, str]], ref: str, record: bool) -> None:
         if record:
@@ -259,9 +251,20 @@ class ClusterAccumulator:
         state.push(candidate)
 
     def _candidate(self, finding: Finding, key: EvidenceKey, pairs: list[tuple[int, str]]) -> _Candidate:
-        entry = evidence_entry(finding, pairs)
-        run = finding.run or finding.issue or "unknown"
-        return _Candidate(key, run, compact_json(entry), entry)
+        """A raw (in-memory only) entry; it is masked in one batch if it survives to the report."""
+        affected: dict[str, list[str]] = {}
+        for index, value in pairs:
+            affected.setdefault(AFFECTED_KEYS[index], []).append(value)
+        entry: dict[str, Any] = {
+            "source": finding.source,
+            "ref": finding.ref,
+            "kind": finding.kind,
+            "excerpt": finding.excerpt[:RAW_EXCERPT_CAP],
+            "metadata": dict(finding.metadata),
+            "affected": affected,
+        }
+        sized = {**entry, "excerpt": truncate(entry["excerpt"], MAX_EVIDENCE_EXCERPT_BYTES)}
+        return _Candidate(key, finding.run or finding.issue or "unknown", compact_json(sized), entry)
 
     def _finish(self, state: _ClusterState) -> Cluster:
         kept = _select_evidence(state)
@@ -269,19 +272,17 @@ class ClusterAccumulator:
         dropped = state.findings - len(kept)
         if dropped > 0:
             omitted[EVIDENCE_OMITTED_KEY] = omitted.get(EVIDENCE_OMITTED_KEY, 0) + dropped
-        affected = Affected(
-            **{name: tuple(sorted(state.ids[index])) for index, name in enumerate(AFFECTED_KEYS)}, omitted=omitted
-        )
+        affected = Affected(**_masked_ids(state.ids, omitted), omitted=omitted)
         seed = state.seed
         flaky = self._tracker is not None and self._tracker.flaky(seed.cluster_id)
         systemic = self._tracker is not None and self._tracker.systemic(seed.cluster_id)
-        occurrences = state.components() + len(state.tokenless_inputs) + trimmed_id_count(omitted)
+        occurrences = state.components() + len(state.tokenless_inputs) + trimmed_id_count(state.omitted)
         return Cluster(
             id=seed.cluster_id,
             title=mask(seed.title),
             symptom_class=mask(seed.symptom_class),
             affected=affected,
-            evidence=tuple(EvidenceEntry.model_validate(candidate.entry) for candidate in kept),
+            evidence=_masked_entries([candidate.entry for candidate in kept]),
             **cluster_texts(seed),
             failure_class=FailureClass.FLAKY_TEST if flaky else seed.failure_class,
             severity=state.severity,
@@ -292,6 +293,70 @@ class ClusterAccumulator:
             systemic=systemic,
             signature=mask(seed.signature),
         )
+
+
+def _masked_ids(ids: tuple[set[str], ...], omitted: dict[str, int]) -> dict[str, tuple[str, ...]]:
+    """Sorted masked id lists; the longest are first cut (by raw bytes) to the ids budget, counted in omitted."""
+    lists = {name: sorted(ids[index]) for index, name in enumerate(AFFECTED_KEYS)}
+    sizes = {name: sum(len(value.encode()) + 3 for value in values) for name, values in lists.items()}
+    total = sum(sizes.values())
+    for name in sorted(lists, key=lambda item: (-len(lists[item]), item)):
+        if total <= AFFECTED_BUDGET:
+            break
+        allowed, kept, used = AFFECTED_BUDGET - (total - sizes[name]), 0, 0
+        for value in lists[name]:
+            used += len(value.encode()) + 3
+            if used > allowed:
+                break
+            kept += 1
+        omitted[name] = omitted.get(name, 0) + len(lists[name]) - kept
+        total -= sizes[name] - sum(len(value.encode()) + 3 for value in lists[name][:kept])
+        lists[name] = lists[name][:kept]
+    return {name: tuple(sorted(set(mask_many(values)))) for name, values in lists.items()}
+
+
+def _masked_entries(entries: list[dict[str, Any]]) -> tuple[EvidenceEntry, ...]:
+    """Mask every text of the kept entries in one batch, then bound excerpt and metadata."""
+    texts: list[str] = []
+    for entry in entries:
+        texts += [entry["ref"], entry["kind"], entry["excerpt"], *entry["metadata"].values()]
+        texts += [value for values in entry["affected"].values() for value in values]
+    masked = iter(mask_many(texts))
+    finished = []
+    for entry in entries:
+        ref, kind, excerpt = next(masked), next(masked), next(masked)
+        metadata = {name: next(masked) for name in entry["metadata"]}
+        affected = {name: tuple(next(masked) for _ in values) for name, values in entry["affected"].items()}
+        finished.append(
+            EvidenceEntry(
+                source=entry["source"],
+                ref=ref,
+                kind=kind,
+                excerpt=truncate(excerpt, MAX_EVIDENCE_EXCERPT_BYTES),
+                metadata=bounded_metadata(metadata),
+                affected=affected,
+            )
+        )
+    return tuple(finished)
+
+
+def _id_pairs(finding: Finding) -> list[tuple[int, str]]:
+    """(list index, raw id) pairs; raw ids stay in memory only and are masked when emitted."""
+    values = (finding.issue, finding.identifier, finding.pull_request, finding.run, finding.session)
+    return [(index, value.strip()) for index, value in enumerate(values) if value and not value.isspace()]
+
+
+def mask_many(values: Sequence[str]) -> list[str]:
+    """``mask`` of each value, in one call per batch: joined by newlines, split back, checked, else one by one."""
+    masked: list[str] = []
+    for start in range(0, len(values), _MASK_BATCH):
+        batch = values[start : start + _MASK_BATCH]
+        joined = mask("\n".join(batch)).split("\n")
+        if len(joined) == len(batch) and not any("\n" in value or "\r" in value for value in batch):
+            masked.extend(joined)
+        else:  # a rule crossed or removed a separator: fall back to the exact per-value form
+            masked.extend(mask(value) for value in batch)
+    return masked
 
 
 def evidence_entry(finding: Finding, pairs: list[tuple[int, str]]) -> dict[str, Any]:

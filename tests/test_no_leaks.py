@@ -33,6 +33,7 @@ from trace_harness.evidence.th_manifest import manifest_json as th_manifest_json
 from trace_harness.evidence.worker_log import read_worker_log
 from trace_harness.models import Finding
 from trace_harness.report import build_report, report_json
+from trace_harness.taxonomy import FailureClass
 
 # Built by concatenation so the repository itself holds no scanner-shaped literal.
 GITHUB_TOKEN = "ghp_" + "k3Tz8hLq2Wv9Xr4Nm7Bc1Dy6Fp0Gs5Hj2Ka"
@@ -455,3 +456,63 @@ def test_run_from_an_unredacted_report_posts_no_planted_secret(
     assert [code for code, _ in streams] == [0, 0] and json.loads(streams[1][1])
     assert [leaks(text) for _, text in streams] == [[], []]
     assert scan_tree(state) == {}
+
+
+# -- cuts: a bound applied before masking leaves a token prefix too short to be recognised ------------
+
+
+def fragments(text: str, size: int = 16) -> list[str]:
+    """Planted tokens of which some ``size``-char window (a usable part of the secret) survives in ``text``."""
+    tokens = {"github": GITHUB_TOKEN, "jwt": JWT, "github_pat": FINE_GRAINED_PAT}
+    return sorted(
+        name for name, value in tokens.items() if any(value[i : i + size] in text for i in range(len(value) - size + 1))
+    )
+
+
+def cut_line(room: int, offset: int) -> str:
+    """A line whose ``room``-byte cut falls ``offset`` characters into a planted token."""
+    return "x" * (room - offset - 1) + " " + GITHUB_TOKEN
+
+
+@pytest.mark.parametrize("offset", [30, 36, 42])
+def test_jsonl_and_junit_mask_before_they_cut(tmp_path: Path, offset: int) -> None:
+    long_message = cut_line(1024 - 12, offset)  # the metadata `message` value is cut at 1 KiB
+    jsonl = tmp_path / "e.jsonl"
+    jsonl.write_text(json.dumps({"level": "error", "message": long_message}) + "\n")
+    junit = tmp_path / "j.xml"
+    case = f'<testcase classname="c" name="t"><failure message="{long_message}" type="E"/></testcase>'
+    junit.write_text(f"<testsuite>{case}</testsuite>")
+    findings = read_findings(read_jsonl, jsonl) + read_findings(read_junit, junit)
+    assert len(findings) == 2 and fragments(library_outputs(findings)) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="leak: evidence/actions_log.py:_context truncates a context line to 1 KiB before any masking; a cut "
+    "inside a token keeps a prefix (ghp_ + <20 chars) that mask() no longer recognises",
+)
+def test_actions_context_cut_keeps_no_token_fragment(tmp_path: Path) -> None:
+    lines = ["##[group]Run make", "make", "##[endgroup]", cut_line(1024, 36), "Error: ECONNREFUSED 127.0.0.1:5432"]
+    text = "".join(f"{TS} {line}\n" for line in [*lines, "##[error]Process completed with exit code 1."])
+    assert fragments(actions_outputs(tmp_path, text)) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="leak: evidence/th_manifest.py:finding_record does mask(truncate(value, 512)) on ids (and 1024 on "
+    "texts): the cut runs first and leaves an unrecognisable token prefix",
+)
+def test_th_manifest_cut_keeps_no_token_fragment() -> None:
+    finding = Finding(
+        cluster_id="infra-tooling-0badc0de",
+        failure_class=FailureClass.INFRA_TOOLING,
+        title="t",
+        symptom_class="s",
+        signature="s",
+        source="actions_log",
+        ref="a.txt:1",
+        kind="step_failure",
+        excerpt="e",
+        run=cut_line(512, 36),
+    )
+    assert fragments(th_manifest_json(build_manifest([finding], [], "2026-06-18T10:00:00Z"))) == []

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 from ..bounds import MAX_EVIDENCE_EXCERPT_BYTES, truncate
 from ..classify import Diagnosis, diagnose_event, diagnose_line
 from ..models import EvidenceProblem, Finding
+from ..redact import mask
 from .base import Item, ReaderOptions
 
 MAX_LINE_BYTES = 1024 * 1024
@@ -84,7 +85,8 @@ def _finding(record: dict[str, Any], ref: str, options: ReaderOptions) -> Findin
     diagnosis = _diagnose(record, name, options)
     if diagnosis is None:
         return None
-    excerpt = truncate(json.dumps(record, ensure_ascii=False, default=str), MAX_EVIDENCE_EXCERPT_BYTES)
+    # Mask before cutting: a cut through a token would leave a prefix too short to be recognised.
+    excerpt = truncate(mask(json.dumps(record, ensure_ascii=False, default=str)), MAX_EVIDENCE_EXCERPT_BYTES)
     fields = {field: _first_value(record, keys) for field, keys in _AFFECTED_KEYS.items()}
     return Finding(
         cluster_id=diagnosis.cluster_id,
@@ -143,7 +145,7 @@ def _first_value(record: Mapping[str, Any], keys: tuple[str, ...]) -> str:
 
 def _metadata(record: Mapping[str, Any], name: str) -> dict[str, str]:
     metadata = {"event": name, "level": str(record.get("level", "")), "message": _message(record)}
-    return {key: truncate(value, 1024) for key, value in metadata.items() if value}
+    return {key: truncate(mask(value), 1024) for key, value in metadata.items() if value}
 
 
 def _timestamp(record: Mapping[str, Any]) -> str:

@@ -20,6 +20,7 @@ from junitparser import Error, Failure, JUnitXml, JUnitXmlError, TestCase
 from ..bounds import MAX_EVIDENCE_EXCERPT_BYTES, truncate
 from ..classify import diagnose_test
 from ..models import EvidenceProblem, Finding, TestPass
+from ..redact import mask
 from .base import Item, ReaderOptions
 
 MAX_JUNIT_BYTES = 64 * 1024 * 1024  # a JUnit file is parsed whole; beyond this it is refused
@@ -107,7 +108,7 @@ def _finding(test_id: str, result: Any, ref: str) -> Finding:
         source="junit",
         ref=ref,
         kind=f"junit_{kind}",
-        excerpt=truncate(_excerpt(test_id, message, text), MAX_EVIDENCE_EXCERPT_BYTES),
+        excerpt=truncate(mask(_excerpt(test_id, message, text)), MAX_EVIDENCE_EXCERPT_BYTES),
         metadata=_metadata(test_id, exception_type, message),
         severity=diagnosis.severity,
     )
@@ -120,4 +121,4 @@ def _excerpt(test_id: str, message: str, text: str) -> str:
 
 def _metadata(test_id: str, exception_type: str, message: str) -> dict[str, str]:
     metadata = {"test_id": test_id, "exception_type": exception_type, "message": message}
-    return {key: truncate(value, 1024) for key, value in metadata.items() if value}
+    return {key: truncate(mask(value), 1024) for key, value in metadata.items() if value}

@@ -497,11 +497,6 @@ def test_actions_context_cut_keeps_no_token_fragment(tmp_path: Path) -> None:
     assert fragments(actions_outputs(tmp_path, text)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leak: evidence/th_manifest.py:finding_record does mask(truncate(value, 512)) on ids (and 1024 on "
-    "texts): the cut runs first and leaves an unrecognisable token prefix",
-)
 def test_th_manifest_cut_keeps_no_token_fragment() -> None:
     finding = Finding(
         cluster_id="infra-tooling-0badc0de",

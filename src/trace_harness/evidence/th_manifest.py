@@ -27,11 +27,12 @@ _ID_FIELDS = ("issue", "identifier", "run", "session", "pull_request", "job", "w
 
 def finding_record(finding: Finding) -> dict[str, Any]:
     """One finding as stored: every text redacted and bounded."""
-    record: dict[str, Any] = {key: mask(truncate(getattr(finding, key), 1024)) for key in _TEXT_FIELDS}
-    record.update({key: mask(truncate(getattr(finding, key), 512)) for key in _ID_FIELDS if getattr(finding, key)})
+    # Mask before cutting: a cut through a token leaves a prefix the masker no longer recognises.
+    record: dict[str, Any] = {key: truncate(mask(getattr(finding, key)), 1024) for key in _TEXT_FIELDS}
+    record.update({key: truncate(mask(getattr(finding, key)), 512) for key in _ID_FIELDS if getattr(finding, key)})
     record["failure_class"] = finding.failure_class.value
     record["severity"] = finding.severity.value
-    record["excerpt"] = mask(truncate(finding.excerpt, MAX_EVIDENCE_EXCERPT_BYTES))
+    record["excerpt"] = truncate(mask(finding.excerpt), MAX_EVIDENCE_EXCERPT_BYTES)
     record["metadata"] = bounded_metadata({key: mask(value) for key, value in finding.metadata.items()})
     return record
 

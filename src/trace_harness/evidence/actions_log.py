@@ -8,7 +8,8 @@ annotations and warnings become metadata of its single root-cause finding (see `
 Cancellation, time-outs and runner loss are terminal conditions: a second finding only when the step also
 shows a real error. The log is streamed line by line with a length cap, so memory stays bounded.
 
-Text fields of the yielded findings are raw; the cluster accumulator redacts whatever it keeps.
+Each line is masked as it is read (a ``PemTracker`` follows key blocks across lines) before any window
+keeps or cuts it; the cluster accumulator masks what it keeps again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import BinaryIO
 from .. import classify
 from ..bounds import MAX_EVIDENCE_EXCERPT_BYTES, byte_len, truncate
 from ..models import Finding
+from ..redact import PemTracker, mask
 from .actions_rootcause import FALLBACK_RANK, Candidate, better, candidate, fallback
 from .base import Item, ReaderOptions
 
@@ -97,6 +99,8 @@ class Job:
     expect_sha: bool = False
     ended: bool = False
     last_timestamp: str = ""
+    # Every line is masked as read, key blocks across lines included, so no kept window holds a raw secret.
+    pem: PemTracker = field(default_factory=PemTracker)
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=CONTEXT_LINES))
 
 
@@ -162,6 +166,8 @@ def _consume(job: Job, line: LogLine) -> Iterator[Finding]:
     # Continuation lines carry no timestamp: they belong to the entry above.
     line.timestamp = line.timestamp or job.last_timestamp
     job.last_timestamp, job.job = line.timestamp, line.job or job.job
+    # Runner markers are never part of a key block: masked alone, they leave the key tracking as it was.
+    line.text = mask(line.text) if line.text.startswith("##[") else job.pem.feed(line.text)
     _note_job_facts(job, line.text)
     if _opens_step(job, line):
         yield from _close_step(job, at_end=False)

@@ -264,6 +264,17 @@ _RULES: tuple[Rule, ...] = (
 )
 
 
+# Hints of one character (`-`, `.`) occur in nearly every id, so they stay out of the prefilter: text with
+# none of the other hints can only meet rules with a common hint, which run as ``mask`` would run them.
+_COMMON_HINTS = frozenset(hint for rule in _RULES for hint in rule.hints if len(hint) == 1)
+_COMMON_HINT_RULES = tuple(rule for rule in _RULES if set(rule.hints) & _COMMON_HINTS)
+_RARE_HINTS = {hint for rule in _RULES for hint in rule.hints if hint not in _COMMON_HINTS}
+# A hint containing a shorter hint adds nothing to "does any hint occur", so only the shortest stay.
+_PREFILTER = re.compile(
+    "|".join(sorted(re.escape(hint) for hint in _RARE_HINTS if not any(o != hint and o in hint for o in _RARE_HINTS)))
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Redactor:
     """The rule table plus config-supplied ``extra_patterns`` (each whole match becomes ``[redacted]``)."""
@@ -278,12 +289,23 @@ class Redactor:
     def mask(self, text: str) -> str:
         """Return ``text`` with credentials replaced by markers. Idempotent."""
         lowered = text.lower()
-        for rule in self.rules:
-            if any(hint in lowered for hint in rule.hints):
-                text = rule.substitute(text)
+        if self.rules is _RULES and _PREFILTER.search(lowered) is None:
+            text = _mask_clean(text, lowered)  # the usual case: one C-level search, no Python loop
+        else:
+            for rule in self.rules:
+                if any(hint in lowered for hint in rule.hints):
+                    text = rule.substitute(text)
         for pattern in self.extra:
             text = pattern.sub(_extra_replacement, text)
         return text
+
+
+def _mask_clean(text: str, lowered: str) -> str:
+    """Text without any prefilter hint: only rules with a one-character hint can apply, in table order."""
+    for rule in _COMMON_HINT_RULES:
+        if any(hint in lowered for hint in rule.hints):
+            text = rule.substitute(text)
+    return text
 
 
 def _extra_replacement(match: re.Match[str]) -> str:

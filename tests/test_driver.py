@@ -83,7 +83,7 @@ def test_regression_after_completed_close_reopens(forge: Forge, tmp_path: Path) 
     assert results == {A: "reopened"}
     reopened = forge.get_issue(issue.number)
     assert reopened is not None and reopened.state == "open"
-    assert "Regressed" in forge.list_comments(issue.number)[-1].body
+    assert "**regressed**" in forge.list_comments(issue.number)[-1].body
 
 
 def test_twins_from_overlapping_runs_keep_the_lowest(forge: Forge, tmp_path: Path) -> None:
@@ -208,3 +208,45 @@ def test_capped_creates_are_skipped(forge: Forge, tmp_path: Path) -> None:
     assert results == {A: "created", B: "skipped"}
     line = parse_lines(DirectoryStore(tmp_path / "s").ledger_text())[0]
     assert line.counts.skipped == {"capped": 1} and line.finished_at.startswith(START.date().isoformat())
+
+
+def test_notify_only_with_a_systemic_cluster_is_quiet_on_the_second_run(forge: Forge, tmp_path: Path) -> None:
+    """The rolling issue holds the systemic issue; its digest must be the policy's, or it updates every run."""
+    state, config = tmp_path / "s", Config(mode="notify-only")
+    rep = report(cluster(A).model_copy(update={"systemic": True}), cluster(B, 3))
+    first = make_driver(forge, state, config).run(lambda: rep)
+    assert {o.cluster_id: o.result for o in first.outcomes if o.action != "skip"} == {"rolling": "created"}
+    (rolling,) = [issue for issue in forge.tracked_issues() if issue.special == "rolling"]
+    assert A in rolling.body and B in rolling.body  # the systemic member is expanded into its clusters
+    second = make_driver(forge, state, config).run(lambda: rep)
+    assert [o.action for o in second.outcomes] == ["skip"] * len(second.outcomes)
+    assert {o.cluster_id: o.reason for o in second.outcomes}["rolling"] == "duplicate-unchanged"
+    assert second.ledger.counts.updated == 0 and _comments(forge, rolling.number) == 0
+
+
+def test_tracking_body_is_rendered_with_run_link_and_digest(forge: Forge, tmp_path: Path) -> None:
+    driver = make_driver(forge, tmp_path / "s")
+    driver.run_url = "https://github.com/octo/demo/actions/runs/42"
+    driver.run(lambda: report(cluster(A, 3)))
+    body = forge.tracked_issues()[0].body
+    lines = body.splitlines()
+    assert lines[0] == cluster_marker(A) and lines[-1].startswith("<!-- trace-harness:digest=")
+    assert "## Summary" in body and "| Independent occurrences | 3 |" in body
+    assert "| Reported by | https://github.com/octo/demo/actions/runs/42 |" in body
+    assert "Redacted excerpts" in body  # private repository: excerpts shown
+
+
+def test_templates_override_the_bundled_ones(forge: Forge, tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "issue.md.j2").write_text("Custom proposal for {{ cluster.id }}\n")
+    make_driver(forge, tmp_path / "s", Config(templates=templates)).run(lambda: report(cluster(A)))
+    body = forge.tracked_issues()[0].body
+    assert f"Custom proposal for {A}" in body and "## Summary" not in body
+
+
+def test_digest_line_keeps_the_body_within_the_bound() -> None:
+    from trace_harness.driver import with_digest
+
+    body = with_digest("x\n" * (MAX_BODY_CHARS // 2), "ab" * 8)
+    assert len(body) <= MAX_BODY_CHARS and body.endswith(f"<!-- trace-harness:digest={'ab' * 8} -->\n")

@@ -19,23 +19,27 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from . import render
 from .bounds import MAX_BODY_CHARS
 from .config import Config
 from .errors import ForgeError, ForgeOutcomeUnknown, StateError, TraceHarnessError
 from .forge.base import Forge, LabelSpec, TrackedIssue
-from .identity import TRACKING_LABEL, cluster_label, cluster_marker, special_marker, state_label
+from .identity import TRACKING_LABEL, cluster_label, state_label
 from .ledger import Counts, Ledger, LedgerInput, LedgerLine, Requests, Trigger, clean_errors
 from .models import Cluster, Report
 from .plan import CreateIssue, Plan, Reopen, Skip, SpecialIssue, UpdateIssue
-from .policy import Context, PolicyHistory, cluster_subject, decide, evidence_digest, special_subject
+from .policy import PolicyHistory, decide, evidence_digest, posted_digests
 from .redact import mask
 from .state import ClusterRecord, IssueMap, StateStore, merge_issue_map
+from .window import EvidenceWindow
 
 Action = CreateIssue | UpdateIssue | Reopen | Skip
 MAX_TITLE_CHARS = 256
+SPECIAL_NAMES = frozenset(special.value for special in SpecialIssue)
 _DIGEST_RE = re.compile(r"<!--\s*trace-harness:digest=([0-9a-f]{1,64})\s*-->")
 
 
@@ -67,6 +71,7 @@ class _Run:
 
     report: Report
     plan: Plan
+    report_ref: str = "trace-harness run"
     updates: dict[str, ClusterRecord] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
     commented: set[int] = field(default_factory=set)
@@ -83,6 +88,8 @@ class Driver:
         ledger: Ledger | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         public: bool | None = None,
+        run_url: str = "",
+        window: EvidenceWindow | None = None,
     ) -> None:
         self.forge = forge
         self.store = store
@@ -90,6 +97,8 @@ class Driver:
         self.ledger = ledger
         self.clock = clock
         self.public = public
+        self.run_url = run_url
+        self.window = window
         self.namespace = config.labels.namespace
 
     # -- the run ------------------------------------------------------------------------------------
@@ -98,6 +107,7 @@ class Driver:
     ) -> RunResult:
         """One whole run; never raises a TraceHarnessError, the exit code says how it went."""
         started = self.clock()
+        run_id = f"{started.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
         report: Report | None = None
         run: _Run | None = None
         errors: list[str] = []
@@ -106,7 +116,9 @@ class Driver:
             if self.ledger is not None and not dry_run:
                 self.ledger.flush()
             report = load_report()
-            run = self.plan_and_apply(report, dry_run=dry_run)
+            run = self.plan_and_apply(report, dry_run=dry_run, report_ref=self.run_url or f"trace-harness run {run_id}")
+            if not dry_run:
+                self._keep_evidence(run, run_id)
             errors = run.errors
             exit_code = 1 if errors else 0
         except TraceHarnessError as exc:
@@ -120,16 +132,16 @@ class Driver:
             exit_code = 1
             raise
         finally:
-            line = self._ledger_line(started, trigger, report, run, errors, exit_code)
+            line = self._ledger_line(run_id, started, trigger, report, run, errors, exit_code)
             if self.ledger is not None and not dry_run:
                 self.ledger.record(line)
         return RunResult(plan=run.plan if run else None, outcomes=tuple(run.outcomes) if run else (), ledger=line,
                          exit_code=exit_code)  # fmt: skip
 
-    def plan_and_apply(self, report: Report, *, dry_run: bool) -> _Run:
+    def plan_and_apply(self, report: Report, *, dry_run: bool, report_ref: str = "trace-harness run") -> _Run:
         issue_map = self.store.issue_map()
         tracked, gone = self.tracked_issues(issue_map)
-        run = _Run(report=report, plan=Plan())
+        run = _Run(report=report, plan=Plan(), report_ref=report_ref)
         self._adopt_and_remember(run, tracked, issue_map)  # before deciding: adopted issues are not new
         history = history_from(merge_issue_map(issue_map, run.updates), gone)
         run.plan = decide(report, tracked, history, self.config, self.clock())
@@ -139,6 +151,15 @@ class Driver:
         self.apply(run, tracked)
         self._save_map(run)
         return run
+
+    def _keep_evidence(self, run: _Run, run_id: str) -> None:
+        """Store this run's findings for the recurrence window (after the issue writes: those matter more)."""
+        if self.window is None:
+            return
+        try:
+            self.window.persist(run_id)
+        except StateError as exc:
+            run.errors.append(f"manifest: {type(exc).__name__}: {exc}")
 
     def tracked_issues(self, issue_map: IssueMap) -> tuple[list[TrackedIssue], set[int]]:
         """The forge list plus mapped issues the list misses (label removed); and mapped numbers now gone."""
@@ -293,23 +314,33 @@ class Driver:
     def _content(self, run: _Run, action: Action) -> tuple[str, str, str]:
         """Title, body and evidence digest for an action's issue."""
         if action.special:
-            members = [c for c in run.report.clusters if c.id in run.plan.members(SpecialIssue(action.cluster_id))]
-            digest = special_digest(action.cluster_id, run.report, members, self.config, self.clock())
-            return special_content(action.cluster_id, members, digest)
+            return self._special_content(run, SpecialIssue(action.cluster_id))
         cluster = run.report.cluster(action.cluster_id)
         assert cluster is not None, "policy only plans report clusters"
         digest = evidence_digest(cluster)
-        title = cluster.proposals.github_issue.title if cluster.proposals else cluster.title
-        return _bounded_title(title), tracking_body(cluster, digest, self._raw_excerpts_allowed()), digest
+        title = cluster.proposals.github_issue.title if cluster.proposals else render.issue_title(cluster)
+        body = tracking_body(
+            cluster, digest, self._raw_excerpts_allowed(), report_ref=run.report_ref, run_url=self.run_url,
+            namespace=self.namespace, templates=self.config.templates,
+        )  # fmt: skip
+        return _bounded_title(title), body, digest
+
+    def _special_content(self, run: _Run, name: SpecialIssue) -> tuple[str, str, str]:
+        # The policy's own digest: a rolling issue may hold the systemic issue, which is no report cluster.
+        digest = posted_digests(run.report, run.plan)[name.value]
+        members = special_members(run.report, run.plan, name)
+        title = SPECIAL_TITLES[name].format(count=len(members))
+        body = with_digest(render.special_body(name.value, title, members, SPECIAL_NOTES[name]), digest)
+        return _bounded_title(title), body, digest
 
     def _evidence_comment(self, run: _Run, action: UpdateIssue | Reopen, *, reopen: bool) -> str:
-        head = "Regressed: new evidence after the close." if reopen else "New evidence."
         cluster = run.report.cluster(action.cluster_id)
-        if cluster is None:
-            return bounded_body(f"{head} {action.occurrences} occurrence(s) across the merged clusters.")
-        refs = "\n".join(f"- `{entry.ref}`" for entry in cluster.evidence[:10])
-        text = f"{head} {cluster.occurrences} occurrence(s), last seen {cluster.last_seen or 'unknown'}.\n\n{refs}"
-        return bounded_body(text)
+        if cluster is not None:
+            return render.change_comment(cluster, str(action.reason), run.report_ref)
+        members = special_members(run.report, run.plan, SpecialIssue(action.cluster_id))
+        head = "Regressed: new evidence after the close." if reopen else "New evidence."
+        ids = ", ".join(f"`{member.id}`" for member in members[:20])
+        return bounded_body(f"trace-harness: {head} {action.occurrences} occurrence(s) across {ids or 'no clusters'}.")
 
     def _raw_excerpts_allowed(self) -> bool:
         if self.config.redaction.allow_raw_excerpts_in_public:
@@ -328,6 +359,7 @@ class Driver:
     # -- ledger -------------------------------------------------------------------------------------
     def _ledger_line(
         self,
+        run_id: str,
         started: datetime,
         trigger: Trigger,
         report: Report | None,
@@ -339,7 +371,7 @@ class Driver:
             tuple(LedgerInput(type=i.type, sha256=i.sha256, bytes=i.bytes) for i in report.inputs) if report else ()
         )
         return LedgerLine(
-            run_id=f"{started.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}",
+            run_id=run_id,
             started_at=started.astimezone(UTC).isoformat(),
             finished_at=self.clock().astimezone(UTC).isoformat(),
             trigger=trigger,
@@ -417,53 +449,54 @@ def new_run_id() -> str:
 
 
 # -- bodies ---------------------------------------------------------------------------------------
-# Fallback until render.tracking_body lands: marker first, proposal body, occurrence table, digest.
+SPECIAL_TITLES = {
+    SpecialIssue.SYSTEMIC: "Trace harness: systemic failure across {count} cluster(s)",
+    SpecialIssue.ROLLING: "Trace harness: rolling report of {count} cluster(s) (notify-only)",
+}
+SPECIAL_NOTES = {
+    SpecialIssue.SYSTEMIC: "One signature failed across many jobs in a short time; these clusters are tracked here "
+    "together instead of one issue each.",
+    SpecialIssue.ROLLING: "This repository runs trace-harness in notify-only mode: these clusters qualify for a "
+    "tracking issue, and are listed here instead.",
+}
 
 
-def tracking_body(cluster: Cluster, digest: str, raw_excerpts: bool) -> str:
-    if cluster.proposals is not None and raw_excerpts:
-        middle = cluster.proposals.github_issue.body
-    else:
-        middle = _summary(cluster, raw_excerpts)
-    table = (
-        "| occurrences | first seen | last seen | class |\n|---|---|---|---|\n"
-        f"| {cluster.occurrences} | {cluster.first_seen or '-'} | {cluster.last_seen or '-'} "
-        f"| {cluster.failure_class.value} |"
-    )
-    return _assemble(cluster_marker(cluster.id), f"{middle}\n\n{table}", digest)
+def tracking_body(
+    cluster: Cluster,
+    digest: str,
+    raw_excerpts: bool,
+    *,
+    report_ref: str = "trace-harness run",
+    run_url: str = "",
+    namespace: str = TRACKING_LABEL,
+    templates: Path | None = None,
+) -> str:
+    """The rendered tracking body (marker first) with the hidden digest line the driver reads back."""
+    body = render.tracking_body(cluster, report_ref, show_excerpts=raw_excerpts, run_url=run_url,
+                                namespace=namespace, templates=templates)  # fmt: skip
+    return with_digest(body, digest)
 
 
-def _summary(cluster: Cluster, raw_excerpts: bool) -> str:
-    """The body without raw excerpts (public repositories) or without a rendered proposal."""
-    lines = [f"## {cluster.title}", "", cluster.proposed_next_action, "", "### Evidence"]
-    for entry in cluster.evidence:
-        lines.append(f"- `{entry.ref}` ({entry.kind})")
-        if raw_excerpts and entry.excerpt:
-            lines.append(f"  ```\n  {entry.excerpt}\n  ```")
-    lines += ["", "### Acceptance criteria", *(f"- [ ] {item}" for item in cluster.acceptance_criteria)]
-    return "\n".join(lines)
+def with_digest(body: str, digest: str) -> str:
+    """Append the digest line; the body is cut at a line end if the line would break the 65,536 bound."""
+    tail = f"\n<!-- trace-harness:digest={digest} -->\n"
+    text = body.rstrip("\n")
+    room = MAX_BODY_CHARS - len(tail)
+    if len(text) > room:
+        text = text[:room].rsplit("\n", 1)[0]
+    return text + tail
 
 
-def special_digest(name: str, report: Report, members: Sequence[Cluster], config: Config, now: datetime) -> str:
-    ctx = Context.build(report, [], PolicyHistory(), config, now)
-    subject = special_subject(SpecialIssue(name), [cluster_subject(member, ctx) for member in members])
-    return subject.digest if subject else ""
-
-
-def special_content(name: str, members: Sequence[Cluster], digest: str) -> tuple[str, str, str]:
-    title = f"Trace harness: {name} failures across {len(members)} cluster(s)"
-    rows = "\n".join(f"| `{c.id}` | {c.occurrences} | {c.failure_class.value} | {c.title} |" for c in members)
-    table = f"| cluster | occurrences | class | title |\n|---|---|---|---|\n{rows}"
-    return _bounded_title(title), _assemble(special_marker(name), table, digest), digest
-
-
-def _assemble(marker: str, middle: str, digest: str) -> str:
-    """Marker on the first line, digest last; the middle is cut so the whole stays within the bound."""
-    tail = f"\n\n<!-- trace-harness:digest={digest} -->"
-    room = MAX_BODY_CHARS - len(marker) - 1 - len(tail)
-    body = f"{marker}\n{_cut(mask(middle), room)}{tail}"
-    assert len(body) <= MAX_BODY_CHARS
-    return body
+def special_members(report: Report, plan: Plan, name: SpecialIssue) -> list[Cluster]:
+    """The report clusters a special issue covers; a special member (systemic in rolling) is expanded."""
+    found: list[Cluster] = []
+    for member in plan.members(name):
+        cluster = report.cluster(member)
+        if cluster is not None:
+            found.append(cluster)
+        elif member in SPECIAL_NAMES and member != name.value:
+            found += special_members(report, plan, SpecialIssue(member))
+    return found
 
 
 def _cut(text: str, limit: int) -> str:

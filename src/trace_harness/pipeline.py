@@ -9,7 +9,7 @@ because its per-class id summaries are not findings.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,14 +63,19 @@ def collect_report(
     templates: Path | None = None,
     generated_at: str | None = None,
     tracker: AttributeTracker | None = None,
+    stored: Callable[[Sequence[InputRef]], Iterable[Any]] | None = None,
 ) -> Report:
-    """Read every input once (byte-identical inputs are deduplicated), cluster, and assemble the report."""
+    """Read every input once (byte-identical inputs are deduplicated), cluster, and assemble the report.
+
+    ``stored(inputs)`` yields earlier runs' findings (and problems), folded after the current inputs."""
     if not any(paths_by_kind.values()):
         raise UsageError("at least one --worker-log or --evidence-manifest is required")
     options = ReaderOptions.from_config(config)
     iso_converter(options.worker_log_tz)  # fail fast on a bad zone, before reading gigabytes
     accumulator = ClusterAccumulator(tracker)
     inputs, problems = fold_inputs(paths_by_kind, accumulator, options, tracker)
+    if stored is not None:  # recurrence across runs: the state store's manifests inside the window
+        problems += _consume(stored(inputs), accumulator, tracker)
     prior = [result for path in prior_results for result in load_results(path)]
     return build_report(
         accumulator.clusters(),

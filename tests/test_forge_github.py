@@ -179,6 +179,50 @@ def test_stale_or_missing_sha_is_a_conflict(forge: GitHubForge) -> None:
         forge.write_file("main", "ledger.jsonl", b"three\n", None, "m")
 
 
+def test_read_files_is_one_graphql_request_with_contents_api_shas(fake: FakeGitHub, forge: GitHubForge) -> None:
+    branch = "trace-harness/state"
+    forge.ensure_branch(branch)
+    shas = {name: forge.write_file(branch, name, text, None, "m") for name, text in FILES.items()}
+    before = len(fake.requests)
+    found = forge.read_files(branch, [*FILES, "cursor.json", 'odd "name".json'])
+    assert [(r.method, r.path) for r in fake.requests[before:]] == [("POST", "/graphql")]
+    assert found == {**{n: (FILES[n], shas[n]) for n in FILES}, "cursor.json": None, 'odd "name".json': None}
+    assert found["ledger.jsonl"] == forge.read_file(branch, "ledger.jsonl")  # sha-checked writes keep working
+    forge.write_file(branch, "ledger.jsonl", b"{}\n{}\n", shas["ledger.jsonl"], "m")
+
+
+FILES = {"issues.json": b'{"clusters": {}}\n', "ledger.jsonl": b"{}\n", "manifests/a.json": "é\n".encode()}
+
+
+def test_read_files_on_a_missing_branch_finds_nothing(fake: FakeGitHub, forge: GitHubForge) -> None:
+    assert forge.read_files("nowhere", ["issues.json"]) == {"issues.json": None}
+    assert forge.read_files("nowhere", []) == {} and fake.count("POST", "graphql") == 1
+
+
+def test_a_truncated_blob_falls_back_to_the_contents_api(fake: FakeGitHub, forge: GitHubForge) -> None:
+    fake.git.graphql_text_limit = 8
+    sha = forge.write_file("main", "ledger.jsonl", b"0123456789abcdef\n", None, "m")
+    assert forge.read_files("main", ["ledger.jsonl"]) == {"ledger.jsonl": (b"0123456789abcdef\n", sha)}
+    assert fake.count("GET", "/contents/ledger.jsonl") == 1
+
+
+def test_read_files_of_a_folder_or_unknown_repo_fails(fake: FakeGitHub, forge: GitHubForge, clock: FakeClock) -> None:
+    forge.write_file("main", "manifests/a.json", b"{}", None, "m")
+    with pytest.raises(ForgeError, match="not a file"):
+        forge.read_files("main", ["manifests"])
+    with pytest.raises(ForgeNotFound):
+        GitHubForge("octo/other", "t", clock=clock, sleep=clock.sleep, throttle=False).read_files("main", ["x"])
+
+
+def test_read_files_retries_faults_and_is_not_paced(fake: FakeGitHub, clock: FakeClock) -> None:
+    forge = GitHubForge(REPO, "t", clock=clock, sleep=clock.sleep)
+    fake.faults.on("POST", "graphql", Fault.BAD_GATEWAY).on("POST", "graphql", Fault.SECONDARY_RATE_LIMIT)
+    sha = forge.write_file("main", "issues.json", b"{}", None, "m")
+    slept = len(clock.sleeps)
+    assert forge.read_files("main", ["issues.json"]) == {"issues.json": (b"{}", sha)}
+    assert clock.sleeps[slept:] == [1.0, 7.0] and fake.count("POST", "graphql") == 3
+
+
 # -- retries --------------------------------------------------------------------------------------
 
 

@@ -76,7 +76,18 @@ def resolve(node: Any, seen: frozenset[str] = frozenset()) -> Any:
     return out
 
 
+def graphql_problems(body: Any) -> list[str]:
+    """``POST /graphql`` is GraphQL's one endpoint, outside the REST description: check its envelope instead."""
+    if not isinstance(body, dict) or set(body) != {"query", "variables"}:
+        return ["/graphql: body must be exactly {query, variables}"]
+    if not str(body["query"]).startswith("query(") or "mutation" in body["query"]:
+        return ["/graphql: only read queries are sent"]
+    return [f"/graphql: variable {k} is not a string" for k, v in body["variables"].items() if not isinstance(v, str)]
+
+
 def problems(request: RecordedRequest) -> list[str]:
+    if (request.method, request.path) == ("POST", "/graphql"):
+        return graphql_problems(request.json)
     found = find_operation(request.method, request.path)
     if found is None:
         return [f"{request.method} {request.path}: no documented operation"]
@@ -119,6 +130,7 @@ def workload(fake: FakeGitHub, forge: GitHubForge) -> None:
     forge.is_public()
     forge.ensure_branch("trace-harness/state")
     forge.read_file("trace-harness/state", "ledger.jsonl")
+    forge.read_files("trace-harness/state", ["ledger.jsonl", "issues.json"])
     sha = forge.write_file("trace-harness/state", "ledger.jsonl", b"{}\n", None, "state")
     forge.write_file("trace-harness/state", "ledger.jsonl", b"{}\n{}\n", sha, "state")
 
@@ -190,5 +202,7 @@ def test_checker_rejects_what_github_would_reject() -> None:
         RecordedRequest("PATCH", "/repos/o/r/issues/1", {}, {"state": "shut"}, {}),
         RecordedRequest("POST", "/repos/o/r/issues/1/comments", {}, {"body": "x", "pinned": True}, {}),
         RecordedRequest("GET", "/search/nowhere", {}, None, {}),
+        RecordedRequest("POST", "/graphql", {}, {"query": "mutation { x }", "variables": {}}, {}),
+        RecordedRequest("POST", "/graphql", {}, {"query": "query { x }", "variables": {"n": 1}, "extra": 1}, {}),
     ]
     assert all(problems(request) for request in bad)

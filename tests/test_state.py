@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,16 +14,20 @@ from hypothesis import strategies as st
 
 from trace_harness.errors import ForgeConflict, ForgeNotFound, StateError
 from trace_harness.forge.base import CachedList, CachedPage, TrackedIssue
+from trace_harness.forge.github import GitHubForge
 from trace_harness.state import (
     ISSUES,
     LEDGER,
     BranchStore,
     ClusterRecord,
+    ContentsApi,
     DirectoryStore,
     IssueMap,
     StateStore,
     merge_issue_map,
 )
+from trace_harness.testing.clock import FakeClock
+from trace_harness.testing.fake_github import FakeGitHub
 
 
 class MemoryContents:
@@ -33,10 +37,15 @@ class MemoryContents:
         self.files: dict[str, tuple[str, str]] = {}
         self.branches: set[str] = set()
         self.before_write: Callable[[str], None] | None = None
+        self.batch_reads = 0
 
     def read_file(self, branch: str, path: str) -> tuple[bytes, str] | None:
         found = self.files.get(f"{branch}:{path}")
         return (found[0].encode(), found[1]) if found else None
+
+    def read_files(self, branch: str, paths: Sequence[str]) -> dict[str, tuple[bytes, str] | None]:
+        self.batch_reads += 1
+        return {path: self.read_file(branch, path) for path in paths}
 
     def write_file(self, branch: str, path: str, content: bytes, sha: str | None, message: str) -> str:
         if branch not in self.branches:
@@ -117,6 +126,62 @@ def test_list_cache_round_trips_and_skips_unchanged_writes(
     reader.put_list("issues", cached)
     assert reader.requests_made == before  # nothing changed: no write
     assert reader.get_list("other") is None
+
+
+def _steady_run(store: StateStore, cached: CachedList) -> None:
+    """What a run with nothing new does to the store: read the map and the list cache, append the ledger."""
+    store.issue_map()
+    store.put_list("issues", store.get_list("issues") or cached)
+    store.read_json("cursor.json")
+    store.save_issue_map({})
+    store.append_ledger(['{"run_id":"steady"}'])
+
+
+def _seeded_branch_store(contents: ContentsApi, cached: CachedList) -> None:
+    seed = BranchStore(contents)
+    seed.save_issue_map({"alpha-00000001": ClusterRecord(issue=1)})
+    seed.put_list("issues", cached)
+    seed.append_ledger(['{"run_id":"first"}'])
+
+
+def test_a_steady_run_reads_once_and_writes_only_the_ledger() -> None:
+    contents, cached = MemoryContents(), CachedList(pages=())
+    _seeded_branch_store(contents, cached)
+    before = dict(contents.files)
+    contents.batch_reads = 0
+    store = BranchStore(contents)
+    _steady_run(store, cached)
+    changed = {key for key, value in contents.files.items() if before.get(key) != value}
+    assert (store.requests_made, contents.batch_reads) == (2, 1)
+    assert changed == {f"trace-harness/state:{LEDGER}"}
+
+
+def test_a_race_after_the_batch_read_still_merges() -> None:
+    contents, cached = MemoryContents(), CachedList(pages=())
+    _seeded_branch_store(contents, cached)
+    store = BranchStore(contents)
+    store.issue_map()  # the batch read; another run then appends before our write
+    BranchStore(contents).append_ledger(['{"run_id":"other"}'])
+    store.append_ledger(['{"run_id":"mine"}'])
+    assert store.requests_made == 4  # batch read, stale write, fresh read, write
+    assert BranchStore(contents).ledger_text().splitlines() == [
+        '{"run_id":"first"}',
+        '{"run_id":"other"}',
+        '{"run_id":"mine"}',
+    ]
+
+
+def test_steady_run_on_the_fake_github_is_two_http_requests() -> None:
+    clock = FakeClock()
+    with FakeGitHub("octo/demo", clock=clock) as fake:
+        client = GitHubForge("octo/demo", "t", clock=clock, sleep=clock.sleep, throttle=False)
+        _seeded_branch_store(client, CachedList(pages=()))
+        before = len(fake.requests)
+        _steady_run(BranchStore(client), CachedList(pages=()))
+        assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in fake.requests[before:]] == [
+            ("POST", "graphql"),
+            ("PUT", LEDGER),
+        ]
 
 
 def test_ledger_rotates_into_a_monthly_file(tmp_path: Path) -> None:

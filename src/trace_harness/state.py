@@ -4,6 +4,9 @@ Two stores hold the same files: ``DirectoryStore`` (a local directory, default `
 ``BranchStore`` (a git branch written through the forge's Contents API). Every write is version-checked
 (a sha); when another run wrote first, the store re-reads and *merges* (ledger lines are appended to the
 fresh copy, the issue map is merged key by key) and never overwrites someone else's data.
+
+A steady run costs two requests: the first read of any run file loads all of ``RUN_FILES`` in one batch
+(one GraphQL query on the branch), and only what changed is written back (usually just the ledger).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +33,7 @@ CURSOR = "cursor.json"
 ISSUES = "issues.json"
 LIST_CACHE = "list-cache.json"
 MANIFESTS = "manifests"
+RUN_FILES = (ISSUES, LIST_CACHE, LEDGER, CURSOR)  # what a run reads: loaded together, in one request
 ROTATE_BYTES = 900 * 1024
 MAX_MERGE_ATTEMPTS = 8
 ISSUE_MAP_SCHEMA = "trace-harness-issues/v1"
@@ -102,6 +106,10 @@ class FileBackend(Protocol):
 
     def read(self, name: str) -> Versioned | None: ...
 
+    def read_many(self, names: list[str]) -> dict[str, Versioned | None]:
+        """Several files in one call (one request on the branch)."""
+        ...
+
     def write(self, name: str, text: str, version: str | None) -> str:
         """Write if the current version is ``version`` (None: the file must not exist); else StateConflict.
 
@@ -124,11 +132,17 @@ class StateStore:
 
     # raw access -----------------------------------------------------------------------------------
     def read(self, name: str, fresh: bool = False) -> str | None:
+        if not fresh and name not in self._cache and name in RUN_FILES:
+            self._load_run_files()
         if fresh or name not in self._cache:
             self.requests_made += 1
             self._cache[name] = self.backend.read(name)
         current = self._cache[name]
         return current.text if current else None
+
+    def _load_run_files(self) -> None:
+        self.requests_made += 1
+        self._cache.update(self.backend.read_many([name for name in RUN_FILES if name not in self._cache]))
 
     def update(self, name: str, change: Callable[[str | None], str | None]) -> None:
         """Apply ``change`` to the file's text and write it; on conflict re-read and apply again."""
@@ -269,6 +283,9 @@ class DirectoryBackend:
         text = path.read_text(encoding="utf-8")
         return Versioned(text, _digest(text))
 
+    def read_many(self, names: list[str]) -> dict[str, Versioned | None]:
+        return {name: self.read(name) for name in names}
+
     def write(self, name: str, text: str, version: str | None) -> str:
         path = self.root / name
         with self._locked():
@@ -308,6 +325,8 @@ class ContentsApi(Protocol):
 
     def read_file(self, branch: str, path: str) -> tuple[bytes, str] | None: ...
 
+    def read_files(self, branch: str, paths: Sequence[str]) -> dict[str, tuple[bytes, str] | None]: ...
+
     def write_file(self, branch: str, path: str, content: bytes, sha: str | None, message: str) -> str: ...
 
     def ensure_branch(self, branch: str) -> None: ...
@@ -325,7 +344,14 @@ class BranchBackend:
             found = self.contents.read_file(self.branch, name)
         except ForgeError as exc:
             raise StateError(f"reading {name} from {self.branch}: {exc}") from None
-        return Versioned(found[0].decode("utf-8", errors="replace"), found[1]) if found else None
+        return _versioned(found)
+
+    def read_many(self, names: list[str]) -> dict[str, Versioned | None]:
+        try:
+            found = self.contents.read_files(self.branch, names)
+        except ForgeError as exc:
+            raise StateError(f"reading {', '.join(names)} from {self.branch}: {exc}") from None
+        return {name: _versioned(found.get(name)) for name in names}
 
     def write(self, name: str, text: str, version: str | None) -> str:
         try:
@@ -352,6 +378,10 @@ class BranchBackend:
         except ForgeNotFound:
             self.contents.ensure_branch(self.branch)
             return self.contents.write_file(self.branch, name, data, version, message)
+
+
+def _versioned(found: tuple[bytes, str] | None) -> Versioned | None:
+    return Versioned(found[0].decode("utf-8", errors="replace"), found[1]) if found else None
 
 
 class DirectoryStore(StateStore):

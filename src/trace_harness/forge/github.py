@@ -46,6 +46,7 @@ from .base import (
 from .retry import RetryPolicy, WritePacer, backoff, rate_limit_wait
 
 DEFAULT_BASE_URL = "https://api.github.com"
+GRAPHQL = "/graphql"  # resolved against PyGithub's GraphQL URL (`/api/graphql` on GitHub Enterprise)
 _MAX_PAGES = 200  # 20,000 tracked issues: far beyond any sane repository, but never an endless loop
 
 
@@ -133,12 +134,13 @@ class GitHubForge:
         attempt: int,
     ) -> Response | None:
         """The response, or None after waiting when the call should be tried again."""
-        if verb != "GET" and self._pacer is not None:
+        if verb != "GET" and path != GRAPHQL and self._pacer is not None:  # a GraphQL query is a read
             self._pacer.wait()
         self._requests += 1
+        url = self._requester.graphql_url if path == GRAPHQL else self._base_url + path
         try:
             status, raw_headers, text = self._requester.requestJson(
-                verb, self._base_url + path, dict(params or {}), dict(headers or {}), body
+                verb, url, dict(params or {}), dict(headers or {}), body
             )
         except requests.exceptions.RequestException as exc:
             self._after_transport_failure(exc, verb, path, idempotent, attempt)
@@ -327,6 +329,27 @@ class GitHubForge:
             raise ForgeError(f"{path} on {branch} is not a file")
         return base64.b64decode(data.get("content") or ""), str(data["sha"])
 
+    def read_files(self, branch: str, paths: Sequence[str]) -> dict[str, tuple[bytes, str] | None]:
+        """Several files of ``branch`` in ONE GraphQL request: bytes and blob sha (the Contents API's ``sha``).
+
+        A blob GraphQL truncates (or cannot show as text) is re-read through the Contents API."""
+        if not paths:
+            return {}
+        owner, name = self.repo.split("/", 1)
+        variables = {"owner": owner, "name": name} | {f"e{i}": f"{branch}:{path}" for i, path in enumerate(paths)}
+        data = self._request("POST", GRAPHQL, body={"query": blobs_query(len(paths)), "variables": variables}).data
+        repository = _graphql_repository(data)
+        return {path: self._blob(branch, path, repository.get(f"f{i}")) for i, path in enumerate(paths)}
+
+    def _blob(self, branch: str, path: str, blob: Any) -> tuple[bytes, str] | None:
+        if blob is None:
+            return None
+        if not isinstance(blob, dict) or "oid" not in blob:
+            raise ForgeError(f"{path} on {branch} is not a file")
+        if blob.get("isTruncated") or blob.get("text") is None:
+            return self.read_file(branch, path)
+        return str(blob["text"]).encode(), str(blob["oid"])
+
     def write_file(self, branch: str, path: str, content: bytes, sha: str | None, message: str) -> str:
         """Create or replace the file; a stale ``sha`` raises ForgeConflict (re-read and merge). Returns the new sha."""
         body = {"message": message, "content": base64.b64encode(content).decode(), "branch": branch}
@@ -355,6 +378,28 @@ class GitHubForge:
 
     def _contents(self, path: str) -> str:
         return f"{self._path}/contents/{quote(path)}"
+
+
+def blobs_query(count: int) -> str:
+    """Aliased ``object(expression:)`` lookups; paths travel as variables, never spliced into the query."""
+    declared = "".join(f", $e{i}: String!" for i in range(count))
+    fields = " ".join(
+        f"f{i}: object(expression: $e{i}) {{ ... on Blob {{ text oid byteSize isTruncated }} }}" for i in range(count)
+    )
+    lookup = f"repository(owner: $owner, name: $name) {{ {fields} }}"
+    return f"query($owner: String!, $name: String!{declared}) {{ {lookup} }}"
+
+
+def _graphql_repository(data: Any) -> dict[str, Any]:
+    """The ``repository`` object; GraphQL reports failures as ``errors`` inside a 200."""
+    errors = data.get("errors") if isinstance(data, dict) else None
+    repository = (data.get("data") or {}).get("repository") if isinstance(data, dict) else None
+    if errors and any(isinstance(e, dict) and e.get("type") == "NOT_FOUND" for e in errors):
+        raise ForgeNotFound(mask(f"GraphQL: {errors[0].get('message', 'not found')}"))
+    if errors or not isinstance(repository, dict):
+        first = errors[0] if errors and isinstance(errors[0], dict) else {}
+        raise ForgeError(mask(f"GraphQL: {first.get('message', 'no repository in the answer')}"))
+    return repository
 
 
 def _parse(text: str) -> Any:

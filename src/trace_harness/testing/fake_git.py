@@ -16,6 +16,10 @@ from .fake_http import API, Handler, Reply, Req, invalid, not_found
 if TYPE_CHECKING:
     from .fake_github import FakeGitHub
 
+_ALIAS_RE = re.compile(r"(\w+): object\(expression: \$(\w+)\)")
+_REPOSITORY_RE = re.compile(r"repository\(owner: \$owner, name: \$name\)")
+GRAPHQL_TEXT_LIMIT = 512 * 1024  # GitHub truncates Blob.text of large blobs; tests lower it to hit the fallback
+
 
 def blob_sha(content: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()  # git's object id, not security
@@ -32,6 +36,7 @@ class GitRoutes:
         self.jobs: dict[int, dict[str, Any]] = {}
         self.artifacts: dict[int, dict[str, Any]] = {}
         self.downloads: dict[str, bytes] = {}
+        self.graphql_text_limit = GRAPHQL_TEXT_LIMIT
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         return [
@@ -149,6 +154,30 @@ class GitRoutes:
             "download_url": f"https://raw.githubusercontent.com/{self.fake.repo}/{sha}/{path}",
             "content": base64.encodebytes(content).decode(),
         }
+
+    # -- GraphQL: the aliased ``object(expression: "<branch>:<path>")`` blob lookups the state store sends
+
+    def graphql(self, _m: re.Match[str], req: Req) -> Reply:
+        body = req.body or {}
+        query, variables = str(body.get("query", "")), body.get("variables") or {}
+        if not _REPOSITORY_RE.search(query):
+            return Reply(200, {"errors": [{"message": "the fake answers repository blob lookups only"}]})
+        if f"{variables.get('owner')}/{variables.get('name')}" != self.fake.repo:
+            error = {"type": "NOT_FOUND", "path": ["repository"], "message": "Could not resolve to a Repository"}
+            return Reply(200, {"data": {"repository": None}, "errors": [error]})
+        found = {alias: self._object(str(variables.get(var, ""))) for alias, var in _ALIAS_RE.findall(query)}
+        return Reply(200, {"data": {"repository": found}})
+
+    def _object(self, expression: str) -> dict[str, Any] | None:
+        branch, _, path = expression.partition(":")
+        stored = self.files.get((branch, path))
+        if stored is None:
+            folder = any(b == branch and p.startswith(f"{path}/") for b, p in self.files)
+            return {} if folder else None  # a tree matches no `... on Blob` fragment
+        content, sha = stored
+        truncated = len(content) > self.graphql_text_limit
+        text = content[: self.graphql_text_limit].decode("utf-8", errors="replace")
+        return {"text": text, "oid": sha, "byteSize": len(content), "isTruncated": truncated}
 
     # -- refs and branches ------------------------------------------------------------------------
 

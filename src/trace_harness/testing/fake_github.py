@@ -208,7 +208,8 @@ class FakeGitHub:
             ("POST", r"/actions/workflows/(?P<wf>[^/]+)/dispatches", self._dispatch_workflow),
             *self.git.routes(),
         ]
-        return [(method, re.compile(base + suffix), handler) for method, suffix, handler in table]
+        routes = [(method, re.compile(base + suffix), handler) for method, suffix, handler in table]
+        return [*routes, ("POST", re.compile("/graphql"), self.git.graphql)]
 
     def _get_repo(self, _m: re.Match[str], _req: Req) -> Reply:
         owner, name = self.repo.split("/")

@@ -148,9 +148,9 @@ def parse_line(line_no: int, text: str, gh_form: bool) -> LogLine:
 
 def path_identity(display_path: str) -> tuple[str, str, str]:
     """(run, job, step) as far as the path tells: archive members are ``N_job.txt`` or ``job/N_step.txt``."""
+    archive, _, inner = display_path.rpartition("!")
     run_match = _RUN_ID_RE.search(display_path)
-    run = run_match.group(1) if run_match else display_path
-    inner = display_path.rsplit("!", 1)[-1]
+    run = run_match.group(1) if run_match else archive or display_path  # one run per archive
     parts = [part for part in inner.replace("\\", "/").split("/") if part]
     base = parts[-1] if parts else inner
     named = _STEP_FILE_RE.match(base)

@@ -12,11 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import SHARED
+from trace_harness.cli import main
+from trace_harness.errors import UsageError
 from trace_harness.evidence import sniff as sniff_module
 from trace_harness.evidence.actions_log import read_actions_log
 from trace_harness.evidence.sniff import (
     READERS,
     _LazyReaders,
+    expand_globs,
     group_by_kind,
     iter_evidence,
     sniff,
@@ -107,3 +110,30 @@ def test_shared_samples_sniff_as_their_kind() -> None:
     assert {kind for path, kind in logs if path.suffix == ".txt"} == {"actions_log"}
     zips = list(iter_evidence([SHARED / "data" / "actions-log-archives"]))
     assert {kind for path, kind in zips if path.suffix == ".zip"} == {"artifact"}
+
+
+def test_expand_globs_sorts_matches_and_rejects_empty_globs(tmp_path: Path) -> None:
+    for name in ("b.txt", "a.txt", "c.log"):
+        (tmp_path / name).write_text("x")
+    assert expand_globs([str(tmp_path / "*.txt"), str(tmp_path / "c.log")]) == [
+        tmp_path / "a.txt",
+        tmp_path / "b.txt",
+        tmp_path / "c.log",
+    ]
+    with pytest.raises(UsageError):
+        expand_globs([str(tmp_path / "*.none")])
+
+
+def test_report_cli_reads_typed_flags_and_evidence_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    (folder / "job.txt").write_bytes((ACTIONS_FIXTURES / "pytest_module_missing.txt").read_bytes())
+    (folder / "notes.md").write_text("# not evidence\n")
+    jest = str(ACTIONS_FIXTURES / "jest_order_*.txt")
+    out = tmp_path / "report.json"
+    assert main(["report", "--evidence", str(folder), "--actions-log", jest, "--json-out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert len(report["inputs"]) == 3
+    assert [problem["reason"] for problem in report["evidence_problems"]] == ["unrecognized_format"]
+    occurrences = sorted(cluster["occurrences"] for cluster in report["clusters"])
+    assert occurrences == [1, 2]  # the two jest runs share one cluster

@@ -14,8 +14,13 @@ from typing import Any
 
 from ..config import load_config
 from ..evaluator import results_artifact
+from ..evidence.sniff import ACTIONS_LOG, ARTIFACT, JSONL, JUNIT, expand_globs, group_by_kind
+from ..models import EvidenceProblem
 from ..pipeline import EVIDENCE_MANIFEST, WORKER_LOG, collect_report
 from ..report import report_json
+
+# Typed evidence flags: each repeatable, each value a path or a glob.
+TYPED_FLAGS = {"--actions-log": ACTIONS_LOG, "--artifact": ARTIFACT, "--junit": JUNIT, "--events": JSONL}
 
 
 def register(subparsers: Any) -> None:
@@ -30,6 +35,12 @@ def register(subparsers: Any) -> None:
         "--prior-evaluator-results", action="append", default=[], type=Path, metavar="PATH",
         help="a prior advisory evaluator results artifact, for recurrence escalations",
     )  # fmt: skip
+    for flag, kind in TYPED_FLAGS.items():
+        parser.add_argument(flag, action="append", default=[], dest=kind, metavar="PATH|GLOB", help=f"{kind} input")
+    parser.add_argument(
+        "--evidence", action="append", default=[], type=Path, metavar="DIR|FILE",
+        help="files or folders of any evidence kind, sniffed from their content; unknown files are counted",
+    )  # fmt: skip
     parser.add_argument("--json-out", type=Path, metavar="PATH", help="write the report here (default: stdout)")
     parser.add_argument("--evaluator-results-out", type=Path, metavar="PATH", help="write the evaluator results")
     parser.add_argument("--config", type=Path, default=Path(".github/trace-harness.yml"), metavar="PATH")
@@ -39,16 +50,25 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    report = collect_report(
-        {WORKER_LOG: args.worker_log, EVIDENCE_MANIFEST: args.evidence_manifest},
-        config,
-        prior_results=args.prior_evaluator_results,
-        templates=args.templates,
-    )
+    paths, problems = evidence_paths(args)
+    report = collect_report(paths, config, prior_results=args.prior_evaluator_results, templates=args.templates)
+    if problems:
+        report = report.model_copy(update={"evidence_problems": (*report.evidence_problems, *problems)})
     write_text(args.json_out, report_json(report))
     if args.evaluator_results_out:
         write_text(args.evaluator_results_out, compact(results_artifact(report)))
     return 0
+
+
+def evidence_paths(args: argparse.Namespace) -> tuple[dict[str, list[Path]], list[EvidenceProblem]]:
+    """Inputs by kind from the typed flags and ``--evidence``, plus the problems of unknown files."""
+    paths: dict[str, list[Path]] = {WORKER_LOG: list(args.worker_log), EVIDENCE_MANIFEST: list(args.evidence_manifest)}
+    for kind in TYPED_FLAGS.values():
+        paths[kind] = expand_globs(getattr(args, kind))
+    sniffed, problems = group_by_kind(args.evidence)
+    for kind, files in sniffed.items():
+        paths.setdefault(kind, []).extend(files)
+    return paths, problems
 
 
 def compact(data: dict[str, Any]) -> str:

@@ -9,12 +9,14 @@ problems for files no reader takes.
 
 from __future__ import annotations
 
+import glob
 import importlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+from ..errors import UsageError
 from ..models import EvidenceProblem
 from ..redact import mask
 from .base import Reader
@@ -177,3 +179,17 @@ def _safe_sniff(file: Path) -> str | None:
         return sniff_path(file)
     except OSError:
         return UNREADABLE
+
+
+def expand_globs(values: Iterable[str]) -> list[Path]:
+    """Paths from repeatable CLI values, each a path or a glob (``**`` recursive), matches sorted."""
+    paths: list[Path] = []
+    for value in values:
+        if not glob.has_magic(value):
+            paths.append(Path(value))
+            continue
+        matches = sorted(glob.glob(value, recursive=True))
+        if not matches:
+            raise UsageError(f"no files match {mask(value)!r}")
+        paths.extend(Path(match) for match in matches)
+    return paths

@@ -10,7 +10,9 @@ import pytest
 
 from driver_support import cluster, report
 from trace_harness.cli import main
+from trace_harness.cli.run_cmd import SHORT_ID_CHARS, short_id
 from trace_harness.forge import github as github_module
+from trace_harness.forge.local import LocalForge
 from trace_harness.report import report_json
 from trace_harness.testing.clock import FakeClock
 from trace_harness.testing.fake_github import FakeGitHub
@@ -138,3 +140,82 @@ def test_bundled_evidence_shows_the_whole_loop(
     assert code == 0 and "Filed" in out
     code, out, _ = _cli(capsys, "run", "--state-dir", str(state))
     assert code == 0 and "Nothing new to file" in out
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROUTED = {
+    "worker/mixed.log": "worker_log",
+    "actions/pytest_module_missing.txt": "actions_log",
+    "junit/pytest_suites.xml": "junit",
+    "jsonl/ops_events.jsonl": "jsonl",
+}
+
+
+@pytest.fixture
+def evidence(workdir: Path) -> Path:
+    folder = workdir / "evidence"
+    (folder / "nested").mkdir(parents=True)
+    for name in ROUTED:
+        (folder / "nested" / Path(name).name).write_bytes((FIXTURES / name).read_bytes())
+    (folder / "notes.txt").write_text("a note no reader takes\n")
+    return folder
+
+
+def test_every_kind_of_evidence_is_read_once_and_the_rerun_says_why(
+    workdir: Path, evidence: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _cli(capsys, "run", "--state-dir", "st", "--evidence", str(evidence))
+    assert code == 0 and "Filed 1" in out
+    header = out.splitlines()[0].split()
+    assert header == ["cluster", "action", "reason", "issue", "occurrences", "result"]
+    assert "Why:" in out and out.strip().splitlines()[-1].startswith("Totals: ")
+    line = json.loads((workdir / "st" / "ledger.jsonl").read_text())
+    assert sorted(i["type"] for i in line["inputs"]) == sorted(ROUTED.values())  # each file by one reader
+    assert line["evidence_problems"] >= 1  # notes.txt is counted, never silently skipped
+    code, out, _ = _cli(capsys, "run", "--state-dir", "st", "--evidence", str(evidence))
+    assert code == 0 and "Nothing new to file" in out
+    assert "duplicate-unchanged: its issue already shows this evidence" in out
+    assert "below-threshold: not recurring yet" in out
+
+
+def test_plan_out_is_written_by_plan_and_dry_run(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, printed, _ = _cli(capsys, "plan", "--report", "report.json", "--plan-out", "out/plan.json")
+    assert code == 0 and json.loads((workdir / "out" / "plan.json").read_text()) == json.loads(printed)
+    code, _, _ = _cli(capsys, "run", "--dry-run", "--report", "report.json", "--plan-out", "dry.json")
+    plan = json.loads((workdir / "dry.json").read_text())
+    assert code == 0 and plan["schema"] == "trace-harness-plan/v1" and plan == json.loads(printed)
+    assert not (workdir / ".trace-harness").exists()
+
+
+def test_issues_reads_the_local_forge_of_a_state_dir(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _cli(capsys, "run", "--state-dir", "elsewhere", "--report", "report.json")
+    code, out, _ = _cli(capsys, "issues", "--state-dir", "elsewhere", "--json")
+    assert code == 0 and [row["cluster_id"] for row in json.loads(out)] == [A]
+    _, out, _ = _cli(capsys, "issues", "--json")
+    assert json.loads(out) == []
+
+
+def test_issue_bodies_link_the_actions_run(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in (("GITHUB_SERVER_URL", "https://github.com"), ("GITHUB_REPOSITORY", "octo/demo"),
+                        ("GITHUB_RUN_ID", "77")):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    _cli(capsys, "run", "--report", "report.json")
+    with LocalForge(workdir / ".trace-harness" / "forge.sqlite") as forge:
+        (issue,) = forge.tracked_issues()
+    assert "https://github.com/octo/demo/actions/runs/77" in issue.body
+
+
+def test_recurrence_counts_the_evidence_of_earlier_runs(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for run in ("run-1", "run-2"):
+        log = workdir / f"{run}.log"
+        log.write_text(f'2026/01/10 09:00:00 event=runner_timeout task_id={run} msg="timeout"\n')
+        code, out, _ = _cli(capsys, "run", "--evidence", str(log))
+    assert code == 0 and "runner-timeout" in out and "recurring" in out and "Filed 1" in out
+
+
+def test_short_ids_keep_the_identifying_hex() -> None:
+    assert short_id("validation-failure-0000000a") == "validation-failure-0000000a"
+    long_id = "context-limit-and-something-long-1234abcd"
+    assert short_id(long_id).endswith("-1234abcd") and len(short_id(long_id)) == SHORT_ID_CHARS

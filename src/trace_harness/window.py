@@ -121,6 +121,7 @@ class EvidenceWindow:
         self.recorder: FindingRecorder | None = None
         self.inputs: tuple[InputRef, ...] = ()
         self.stored_shas: set[str] = set()
+        self.listed: list[str] | None = None  # the manifest names read, so a steady run lists once
 
     def collect(self, paths_by_kind: Mapping[str, Sequence[Path]]) -> Report:
         """The report of the current evidence plus the stored findings inside the window."""
@@ -136,7 +137,8 @@ class EvidenceWindow:
             self.recorder.close()
         current = {ref.sha256 for ref in inputs}
         cutoff = cutoff_date(self.clock(), self.config.window)
-        for name in self.store.manifest_names():
+        self.listed = self.store.manifest_names()
+        for name in self.listed:
             if Path(name).name[:10] >= cutoff:
                 yield from self._read(name, current)
 
@@ -162,7 +164,9 @@ class EvidenceWindow:
         if fresh:
             manifest = build_manifest(fresh, new_inputs, now.isoformat().replace("+00:00", "Z"))
             name = self.store.write_manifest(now.date().isoformat(), run_id, manifest)
-        self.store.prune_manifests(cutoff_date(now, self.config.window))
+        cutoff = cutoff_date(now, self.config.window)
+        if self.listed is None or any(Path(old).name[:10] < cutoff for old in self.listed):
+            self.store.prune_manifests(cutoff)
         return name
 
 

@@ -1,8 +1,10 @@
 """`trace-harness run`, `plan` and `issues`: the whole loop, its dry plan, and the tracked issues.
 
 This is the only place that reads the environment (`GITHUB_TOKEN`/`GH_TOKEN`, `GITHUB_REPOSITORY`,
-`GITHUB_API_URL`, `GITHUB_EVENT_NAME`); everything below receives plain values. Without a token the
-local SQLite forge is used, and without `--evidence` the bundled `examples/evidence/` shows the loop.
+`GITHUB_API_URL`, `GITHUB_EVENT_NAME`, and `GITHUB_SERVER_URL`/`GITHUB_RUN_ID` for the run link); everything
+below receives plain values. Without a token the local SQLite forge is used, and without `--evidence` the
+bundled `examples/evidence/` shows the loop. Every file under `--evidence` is sniffed once and read by
+exactly one reader (``evidence.sniff``); files no reader takes are counted evidence problems.
 """
 
 from __future__ import annotations
@@ -10,30 +12,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..config import Config, load_config
-from ..driver import Driver, RunResult
+from ..driver import Driver, Outcome, RunResult
 from ..errors import UsageError
+from ..evidence.sniff import group_by_kind
 from ..forge.base import Forge, TrackedIssue
 from ..forge.local import LocalForge
 from ..ledger import Ledger, Trigger
-from ..models import Report
-from ..pipeline import EVIDENCE_MANIFEST, WORKER_LOG, collect_report, reader_for
+from ..models import EvidenceProblem, Report
+from ..plan import Plan
 from ..redact import mask
 from ..report import load_report
 from ..state import BranchStore, ContentsApi, DirectoryStore, StateStore
+from ..window import EvidenceWindow
 
 DEFAULT_CONFIG = Path(".github/trace-harness.yml")
 DEFAULT_STATE_DIR = Path(".trace-harness")
 BUNDLED_EVIDENCE = Path("examples/evidence")
-_ACTIONS_LINE = re.compile(rb"^(?:\xef\xbb\xbf)?\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z ", re.MULTILINE)
+SHORT_ID_CHARS = 30
 _EVENT_TRIGGERS: dict[str, Trigger] = {"schedule": "schedule", "workflow_dispatch": "dispatch"}
 
 
@@ -45,6 +49,7 @@ class Environment:
     repository: str | None = None
     api_url: str | None = None
     event: str | None = None
+    run_url: str = ""
 
     @classmethod
     def from_os(cls, environ: Mapping[str, str] | None = None) -> Environment:
@@ -54,7 +59,14 @@ class Environment:
             repository=env.get("GITHUB_REPOSITORY") or None,
             api_url=env.get("GITHUB_API_URL") or None,
             event=env.get("GITHUB_EVENT_NAME") or None,
+            run_url=_run_url(env),
         )
+
+
+def _run_url(env: Mapping[str, str]) -> str:
+    """The Actions run that filed an issue: `GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/GITHUB_RUN_ID`."""
+    parts = [env.get(name, "") for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]
+    return f"{parts[0].rstrip('/')}/{parts[1]}/actions/runs/{parts[2]}" if all(parts) else ""
 
 
 def register(subparsers: Any) -> None:
@@ -85,6 +97,7 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evidence", nargs="+", action="extend", default=[], type=Path, metavar="PATH")
     parser.add_argument("--report", type=Path, metavar="FILE", help="a ready trace-harness-report/v3 JSON")
     parser.add_argument("--trigger", choices=("schedule", "dispatch", "event", "manual"))
+    parser.add_argument("--plan-out", type=Path, metavar="FILE", help="also write the plan JSON here")
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -106,8 +119,12 @@ def _execute(args: argparse.Namespace, env: Environment, *, dry_run: bool, as_pl
     load = _report_loader(args, config, env)
     with open_target(args, config, env, writes=not dry_run) as (forge, store):
         ledger = None if dry_run else Ledger(store, _spool_path(args))
-        driver = Driver(forge, store, config, ledger=ledger, public=config.public_repo)
-        result = driver.run(load, trigger=_trigger(args, env), dry_run=dry_run)
+        window = EvidenceWindow(store, config, _now)
+        driver = Driver(forge, store, config, ledger=ledger, public=config.public_repo, run_url=env.run_url,
+                        window=window, clock=_now)  # fmt: skip
+        result = driver.run(lambda: load(window), trigger=_trigger(args, env), dry_run=dry_run)
+    if args.plan_out is not None and result.plan is not None:
+        write_plan(args.plan_out, result.plan)
     if as_plan and result.plan is not None:
         print(result.plan.to_json())
     else:
@@ -115,6 +132,18 @@ def _execute(args: argparse.Namespace, env: Environment, *, dry_run: bool, as_pl
     for error in result.ledger.errors:
         print(f"trace-harness: error: {error}", file=sys.stderr)
     return result.exit_code
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def write_plan(path: Path, plan: Plan) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(plan.to_json() + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write the plan to {mask(str(path))}: {exc.strerror or exc}") from None
 
 
 def issues_command(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
@@ -147,14 +176,64 @@ def issues_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+REASON_HELP = {
+    "recurring": "seen in enough independent runs",
+    "severe": "severe enough to file on first sight",
+    "new-evidence": "the issue now shows the new evidence",
+    "regressed": "seen again after the issue was closed as fixed",
+    "duplicate-unchanged": "its issue already shows this evidence",
+    "below-threshold": "not recurring yet (recurrence.min_occurrences)",
+    "rejected": "a maintainer closed its issue as not planned",
+    "muted": "muted in the config",
+    "capped": "over max_new_issues_per_run; filed on a later run",
+    "cooldown": "recently rejected or decided no-op (cooldown)",
+    "notify-only": "notify-only mode: listed in the rolling issue",
+    "systemic-merged": "part of the systemic-failure issue",
+    "duplicate": "a twin issue, closed as a duplicate",
+}
+
+
 def summary(result: RunResult, *, dry_run: bool) -> str:
-    """The per-cluster table a person reads after a run, and a one-line verdict."""
+    """The per-cluster table a person reads after a run, why each cluster went that way, and the totals."""
     outcomes = sorted(result.outcomes, key=lambda outcome: (outcome.action == "skip", outcome.cluster_id))
-    lines = [f"{'cluster':<38} {'action':<7} {'reason':<20} {'issue':>6}  result"]
-    for o in outcomes:
-        lines.append(f"{o.cluster_id:<38} {o.action:<7} {o.reason:<20} {_issue_ref(o.issue):>6}  {o.result}")
+    verdict = _verdict(result, dry_run=dry_run)
+    if not outcomes:
+        return verdict
+    rows = [["cluster", "action", "reason", "issue", "occurrences", "result"]]
+    rows += [_row(outcome, result.plan) for outcome in outcomes]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    right = {3, 4}  # numbers align right
+    lines = ["  ".join(_cell(text, widths[i], i in right) for i, text in enumerate(row)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    reasons = sorted({outcome.reason for outcome in outcomes if outcome.reason in REASON_HELP})
+    why = [f"  {reason}: {REASON_HELP[reason]}" for reason in reasons]
+    return "\n".join([*lines, "", "Why:", *why, "", verdict])
+
+
+def _row(outcome: Outcome, plan: Plan | None) -> list[str]:
+    action = plan.action_for(outcome.cluster_id) if plan is not None else None
+    occurrences = str(action.occurrences) if action is not None else "-"
+    return [short_id(outcome.cluster_id), outcome.action, outcome.reason, _issue_ref(outcome.issue), occurrences,
+            outcome.result]  # fmt: skip
+
+
+def _cell(text: str, width: int, right: bool) -> str:
+    return text.rjust(width) if right else text.ljust(width)
+
+
+def short_id(cluster_id: str) -> str:
+    """A cluster id that fits the table: the family slug is shortened, the hex that identifies it is kept."""
+    if len(cluster_id) <= SHORT_ID_CHARS:
+        return cluster_id
+    family, _, tail = cluster_id.rpartition("-")
+    return f"{family[: SHORT_ID_CHARS - len(tail) - 2]}…-{tail}"
+
+
+def _verdict(result: RunResult, *, dry_run: bool) -> str:
+    """One line of totals."""
     counts = result.ledger.counts
     written = counts.created + counts.updated + counts.reopened
+    skipped = sum(counts.skipped.values())
     if dry_run:
         verdict = "Dry run: nothing was written."
     elif written:
@@ -163,8 +242,8 @@ def summary(result: RunResult, *, dry_run: bool) -> str:
         reasons = ", ".join(f"{reason}: {n}" for reason, n in counts.skipped.items()) or "no clusters"
         verdict = f"Nothing new to file ({reasons})."
     problems = result.ledger.evidence_problems
-    tail = f" {problems} evidence problem(s) counted." if problems else ""
-    return "\n".join([*lines, "", f"{counts.seen} cluster(s) seen. {verdict}{tail}"]) if outcomes else verdict + tail
+    totals = f"Totals: {counts.seen} cluster(s) seen, {written} written, {skipped} skipped"
+    return f"{totals}, {problems} evidence problem(s). {verdict}"
 
 
 def _issue_ref(number: int | None) -> str:
@@ -233,16 +312,27 @@ def _github_client(args: argparse.Namespace, config: Config, env: Environment, c
 # -- evidence -------------------------------------------------------------------------------------
 
 
-def _report_loader(args: argparse.Namespace, config: Config, env: Environment) -> Any:
+Loader = Callable[[EvidenceWindow], Report]
+
+
+def _report_loader(args: argparse.Namespace, config: Config, env: Environment) -> Loader:
+    """How the run gets its report: a ready one (``--report``) or the evidence plus the stored window."""
     if args.report and args.evidence:
         raise UsageError("--report and --evidence are alternatives; pass one")
     if args.report:
         report_path: Path = args.report
         if not report_path.is_file():
             raise UsageError(f"no such report file: {mask(str(report_path))}")
-        return lambda: load_report(report_path)
+        return lambda _window: load_report(report_path)
     paths = evidence_paths(args.evidence, config, env)
-    return lambda: collect_report(evidence_by_kind(paths), config)
+    return lambda window: collect_evidence(paths, window)
+
+
+def collect_evidence(paths: Sequence[Path], window: EvidenceWindow) -> Report:
+    """Each file read once by its reader; files no reader takes are counted problems, never skipped silently."""
+    grouped, problems = evidence_by_kind(paths)
+    report = window.collect(grouped)
+    return report.model_copy(update={"evidence_problems": (*problems, *report.evidence_problems)})
 
 
 def evidence_paths(given: list[Path], config: Config, env: Environment) -> list[Path]:
@@ -257,42 +347,17 @@ def evidence_paths(given: list[Path], config: Config, env: Environment) -> list[
     return found
 
 
-def evidence_by_kind(paths: list[Path]) -> dict[str, list[Path]]:
-    """Files under the given paths, grouped by the reader their content calls for."""
-    grouped: dict[str, list[Path]] = {}
+def evidence_by_kind(paths: Sequence[Path]) -> tuple[dict[str, list[Path]], list[EvidenceProblem]]:
+    """Files under the given paths, grouped by the reader their content calls for (``evidence.sniff``)."""
     for path in paths:
         if not path.exists():
             raise UsageError(f"no such evidence path: {mask(str(path))}")
-        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
-            kind = sniff_kind(file) if file.is_file() and not file.name.startswith(".") else None
-            if kind is not None:
-                grouped.setdefault(kind, []).append(file)
-    return grouped
+    grouped, problems = group_by_kind(paths)
+    if not grouped:
+        raise UsageError(
+            f"no readable evidence: none of the {len(problems)} file(s) is in a format trace-harness reads"
+        )
+    return grouped, problems
 
 
-def sniff_kind(path: Path) -> str | None:
-    """The evidence kind of one file from its first bytes; None for files no reader takes."""
-    with path.open("rb") as handle:
-        head = handle.read(4096)
-    for marker, kind in (
-        (b"trace-evidence-manifest/v2", EVIDENCE_MANIFEST),
-        (b"trace-harness-manifest/v1", "th_manifest"),
-    ):
-        if marker in head:
-            return kind
-    if path.suffix in (".json", ".md", ".yml", ".yaml"):
-        return None
-    if path.suffix == ".xml":
-        return _if_readable("junit")
-    return "actions_log" if _ACTIONS_LINE.search(head) else WORKER_LOG
-
-
-def _if_readable(kind: str) -> str | None:
-    try:
-        reader_for(kind)
-    except UsageError:
-        return None
-    return kind
-
-
-__all__ = ["Environment", "Report", "issue_row", "register", "sniff_kind", "summary"]
+__all__ = ["Environment", "Report", "evidence_by_kind", "issue_row", "register", "summary"]

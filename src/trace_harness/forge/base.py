@@ -7,7 +7,7 @@ the state store keep the tracked-issue list's ETags so a repeated listing is a c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
@@ -153,3 +153,46 @@ def permission_from_role(role_name: str | None, permission: str | None) -> Permi
         if value in known:
             return Permission(value)
     return Permission.NONE
+
+
+class WorkflowRun(_Frozen):
+    """A completed Actions run, as evidence collection needs it."""
+
+    id: int
+    workflow: str
+    conclusion: str | None = None
+    created_at: datetime
+    run_attempt: int = 1
+    html_url: str = ""
+
+
+class WorkflowJob(_Frozen):
+    id: int
+    run_id: int
+    name: str
+    conclusion: str | None = None
+
+
+class Artifact(_Frozen):
+    id: int
+    run_id: int
+    name: str
+    size_in_bytes: int = 0
+    expired: bool = False
+
+
+class ActionsSource(Protocol):
+    """What evidence collection reads from GitHub Actions (``GitHubForge.actions`` provides it)."""
+
+    @property
+    def requests_made(self) -> int: ...
+
+    def failed_runs(self, workflow: str, since: datetime, after_id: int = 0) -> list[WorkflowRun]: ...
+
+    def failed_jobs(self, run_id: int) -> list[WorkflowJob]: ...
+
+    def artifacts(self, run_id: int, patterns: Sequence[str]) -> list[Artifact]: ...
+
+    def job_log(self, job_id: int) -> Iterator[bytes]: ...
+
+    def artifact_zip(self, artifact_id: int) -> Iterator[bytes]: ...

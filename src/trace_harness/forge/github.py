@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import requests
@@ -44,6 +44,9 @@ from .base import (
     utc_now,
 )
 from .retry import RetryPolicy, WritePacer, backoff, rate_limit_wait
+
+if TYPE_CHECKING:
+    from .github_actions import GitHubActions
 
 DEFAULT_BASE_URL = "https://api.github.com"
 GRAPHQL = "/graphql"  # resolved against PyGithub's GraphQL URL (`/api/graphql` on GitHub Enterprise)
@@ -87,6 +90,7 @@ class GitHubForge:
         self._namespace = namespace
         self._requests = 0
         self._repo_info: dict[str, Any] | None = None
+        self._actions: GitHubActions | None = None
         github = Github(
             auth=Auth.Token(token),
             base_url=self._base_url,
@@ -316,6 +320,15 @@ class GitHubForge:
         if self._repo_info is None:
             self._repo_info = dict(self._request("GET", self._path).data)
         return self._repo_info
+
+    @property
+    def actions(self) -> GitHubActions:
+        """Failed runs, job logs and artifacts, through this forge's counted funnel."""
+        if self._actions is None:
+            from .github_actions import GitHubActions
+
+            self._actions = GitHubActions(self)
+        return self._actions
 
     # -- contents API, for the git-branch state store --------------------------------------------
 

@@ -37,6 +37,7 @@ class GitRoutes:
         self.artifacts: dict[int, dict[str, Any]] = {}
         self.downloads: dict[str, bytes] = {}
         self.graphql_text_limit = GRAPHQL_TEXT_LIMIT
+        self.workflows: set[str] = {"ci.yml"}  # workflow files that exist (unknown ones answer 404)
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         return [
@@ -59,6 +60,7 @@ class GitRoutes:
 
     def add_run(self, workflow: str = "ci.yml", conclusion: str = "failure", **extra: Any) -> int:
         run_id = 9_000_000 + self.fake.next_id()
+        self.workflows.add(workflow)
         now = self.fake.stamp()
         self.runs[run_id] = {
             "id": run_id,
@@ -217,11 +219,14 @@ class GitRoutes:
 
     def _list_runs(self, m: re.Match[str], req: Req) -> Reply:
         workflow = m.groupdict().get("wf")
+        if workflow is not None and unquote(workflow) not in self.workflows:
+            return not_found()
         runs = [
             run
             for run in sorted(self.runs.values(), key=lambda r: -int(r["id"]))
             if (workflow is None or run["path"].endswith(f"/{workflow}"))
             and all(run.get(key) == req.params[key] for key in ("status", "branch", "event") if key in req.params)
+            and _created_matches(run["created_at"], req.params.get("created", ""))
         ]
         return self.fake.paginate(runs, req, wrap="workflow_runs")
 
@@ -258,3 +263,11 @@ class GitRoutes:
 
     def _redirect(self, key: str) -> Reply:
         return Reply(302, headers={"Location": self.fake.download_url(key)})
+
+
+def _created_matches(created_at: str, query: str) -> bool:
+    """GitHub's ``created`` qualifier, in the ``>=`` / ``<=`` / ``>`` / ``<`` forms (ISO strings compare in order)."""
+    for operator, test in ((">=", str.__ge__), ("<=", str.__le__), (">", str.__gt__), ("<", str.__lt__)):
+        if query.startswith(operator):
+            return bool(test(created_at, query[len(operator) :]))
+    return not query or created_at.startswith(query)

@@ -63,6 +63,7 @@ class FakeGitHub:
         self.labels: dict[str, dict[str, str]] = {}
         self.roles: dict[str, str] = {}
         self.dispatches: list[tuple[str, str, dict[str, str]]] = []
+        self.download_requests: list[tuple[str, dict[str, str]]] = []  # (key, headers) seen by the blob host
         self.git = GitRoutes(self)
         self._ids = 0
         self._mock: responses.RequestsMock | None = None
@@ -185,6 +186,7 @@ class FakeGitHub:
 
     def _download(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], bytes]:
         key = urlsplit(request.url or "").path.lstrip("/")
+        self.download_requests.append((key, {k.lower(): str(v) for k, v in request.headers.items()}))
         data = self.git.downloads.get(key)
         return (200, {"Content-Type": "application/octet-stream"}, data) if data is not None else (404, {}, b"")
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from trace_harness.cli import main
 from trace_harness.collect import (
     ActionsCollector,
     ActionsEvidence,
@@ -24,6 +27,7 @@ from trace_harness.collect import (
     slug,
 )
 from trace_harness.config import Config
+from trace_harness.forge import github as github_module
 from trace_harness.forge.base import WorkflowRun
 from trace_harness.forge.github import GitHubForge
 from trace_harness.models import Report
@@ -233,3 +237,45 @@ def test_without_actions_the_loader_collects_nothing(tmp_path: Path) -> None:
     assert loader().clusters == () and seen == []
     loader.commit()
     assert not (tmp_path / "cursor.json").exists()
+
+
+# -- `trace-harness run` on the GitHub forge without --evidence ------------------------------------------
+
+FAILING_LOG = (
+    "2026-01-01T00:00:00.0000000Z ##[group]Run pytest -q\n"
+    "2026-01-01T00:00:01.0000000Z FAILED tests/test_api.py::test_login - AssertionError: assert 401 == 200\n"
+    "2026-01-01T00:00:02.0000000Z ##[error]Process completed with exit code 1.\n"
+)
+
+
+class QuietGitHubForge(github_module.GitHubForge):
+    """The real adapter with the pacer off and a fake clock: the CLI test never sleeps."""
+
+    def __init__(self, repo: str, token: str, **kwargs: Any) -> None:
+        clock = FakeClock()
+        super().__init__(repo, token, clock=clock, sleep=clock.sleep, throttle=False, **kwargs)
+
+
+def test_run_collects_actions_evidence_once_and_keeps_the_cursor_on_the_branch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(github_module, "GitHubForge", QuietGitHubForge)
+    monkeypatch.setenv("GITHUB_TOKEN", "test-token")
+    monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
+    with FakeGitHub(REPO) as gh:
+        run_id = gh.git.add_run("ci.yml")
+        gh.git.add_job(run_id, "test", FAILING_LOG)
+        assert main(["run", "--dry-run"]) == 0 and ("trace-harness/state", "cursor.json") not in gh.git.files
+        assert main(["run"]) == 0, capsys.readouterr().err
+        cursor = json.loads(gh.git.files[("trace-harness/state", "cursor.json")][0])
+        assert cursor == {"schema": "trace-harness-cursor/v1", "actions": {"ci.yml": run_id}}
+        ledger = [json.loads(line) for line in gh.git.files[("trace-harness/state", "ledger.jsonl")][0].splitlines()]
+        assert [i["type"] for i in ledger[-1]["inputs"]] == ["actions_log"] and ledger[-1]["window"] == "7d"
+        downloads = len(gh.download_requests)
+        assert main(["run"]) == 0
+        assert (
+            len(gh.download_requests) == downloads
+            and json.loads(gh.git.files[("trace-harness/state", "ledger.jsonl")][0].splitlines()[-1])["exit_code"] == 0
+        )
+    assert not (tmp_path / ".trace-harness").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,19 @@ def workload(fake: FakeGitHub, forge: GitHubForge) -> None:
     forge.ensure_branch("trace-harness/state")
     forge.read_file("trace-harness/state", "ledger.jsonl")
     forge.read_files("trace-harness/state", ["ledger.jsonl", "issues.json"])
+    actions_workload(fake, forge)
+
+
+def actions_workload(fake: FakeGitHub, forge: GitHubForge) -> None:
+    """Evidence collection: runs in the window, failed jobs, a job log and an artifact zip (302s)."""
+    run_id = fake.git.add_run("ci.yml")
+    job_id = fake.git.add_job(run_id, "test", "log\n")
+    artifact_id = fake.git.add_artifact(run_id, "worker-logs", b"PK\x05\x06" + bytes(18))
+    forge.actions.failed_runs("ci.yml", fake.clock() - timedelta(days=7))
+    forge.actions.failed_jobs(run_id)
+    forge.actions.artifacts(run_id, ["worker-logs*"])
+    b"".join(forge.actions.job_log(job_id))
+    b"".join(forge.actions.artifact_zip(artifact_id))
     sha = forge.write_file("trace-harness/state", "ledger.jsonl", b"{}\n", None, "state")
     forge.write_file("trace-harness/state", "ledger.jsonl", b"{}\n{}\n", sha, "state")
 
@@ -176,11 +190,20 @@ def test_the_workload_covers_every_operation_the_adapter_uses(recorded: list[Rec
         "repos/create-or-update-file-contents",
         "git/get-ref",
         "git/create-ref",
+        "actions/list-workflow-runs",
+        "actions/list-jobs-for-workflow-run",
+        "actions/list-workflow-run-artifacts",
+        "actions/download-job-logs-for-workflow-run",
+        "actions/download-artifact",
     }
 
 
 # The fake answers these with the fields consumers read, not GitHub's full (60+ field) objects.
-_PARTIAL_RESPONSES = {"repos/get"}
+_PARTIAL_RESPONSES = {
+    "repos/get",
+    "actions/list-workflow-runs",
+    "actions/list-jobs-for-workflow-run",
+}
 
 
 def test_the_fake_answers_in_github_shapes(fake_replies: list[tuple[RecordedRequest, int, Any]]) -> None:

@@ -17,9 +17,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..collect import ActionsEvidence
 from ..config import Config, load_config
 from ..driver import Driver, Outcome, RunResult
 from ..errors import UsageError
@@ -122,7 +124,10 @@ def _execute(args: argparse.Namespace, env: Environment, *, dry_run: bool, as_pl
         window = EvidenceWindow(store, config, _now)
         driver = Driver(forge, store, config, ledger=ledger, public=config.public_repo, run_url=env.run_url,
                         window=window, clock=_now)  # fmt: skip
-        result = driver.run(lambda: load(window), trigger=_trigger(args, env), dry_run=dry_run)
+        report_of = _actions_evidence(forge, store, config, window) if load is None else partial(load, window)
+        result = driver.run(report_of, trigger=_trigger(args, env), dry_run=dry_run)
+        if isinstance(report_of, ActionsEvidence) and result.exit_code == 0 and not dry_run:
+            report_of.commit()  # only a completed run moves the Actions cursor past what it collected
     if args.plan_out is not None and result.plan is not None:
         write_plan(args.plan_out, result.plan)
     if as_plan and result.plan is not None:
@@ -315,10 +320,13 @@ def _github_client(args: argparse.Namespace, config: Config, env: Environment, c
 Loader = Callable[[EvidenceWindow], Report]
 
 
-def _report_loader(args: argparse.Namespace, config: Config, env: Environment) -> Loader:
-    """How the run gets its report: a ready one (``--report``) or the evidence plus the stored window."""
+def _report_loader(args: argparse.Namespace, config: Config, env: Environment) -> Loader | None:
+    """How the run gets its report: a ready one (``--report``), the evidence plus the stored window, or None:
+    collect from GitHub Actions once the forge is open (the GitHub forge without --evidence/--report)."""
     if args.report and args.evidence:
         raise UsageError("--report and --evidence are alternatives; pass one")
+    if not args.report and not args.evidence and _use_github(args, env):
+        return None
     if args.report:
         report_path: Path = args.report
         if not report_path.is_file():
@@ -326,6 +334,11 @@ def _report_loader(args: argparse.Namespace, config: Config, env: Environment) -
         return lambda _window: load_report(report_path)
     paths = evidence_paths(args.evidence, config, env)
     return lambda window: collect_evidence(paths, window)
+
+
+def _actions_evidence(forge: Forge, store: StateStore, config: Config, window: EvidenceWindow) -> ActionsEvidence:
+    """Failed Actions runs in the window, downloaded to a temp folder and read like ``--evidence DIR``."""
+    return ActionsEvidence(getattr(forge, "actions", None), store, config, partial(collect_evidence, window=window))
 
 
 def collect_evidence(paths: Sequence[Path], window: EvidenceWindow) -> Report:

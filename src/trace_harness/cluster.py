@@ -6,7 +6,7 @@
   smallest keys whose entries fit the cluster byte bound. A finding whose key is larger than a full heap's
   largest is never turned into an entry. At the end, the per-run bound (64 KiB) is applied in key order,
   and each input that lost all its entries gets its earliest one back when it fits.
-* Independent occurrences: a union-find over the findings' affected ids (findings that share an id are
+* Independent occurrences: connected components over the findings' affected ids (findings that share an id are
   one occurrence), plus the largest per-list count of ids known only as an ``omitted`` count.
 """
 
@@ -116,7 +116,9 @@ class _ClusterState:
         self.severity = Severity.NORMAL
         self.ids: tuple[set[str], ...] = tuple(set() for _ in AFFECTED_KEYS)
         self.omitted: dict[str, int] = {}
-        self.parent: dict[tuple[int, str], tuple[int, str]] = {}
+        self.component: dict[tuple[int, str], int] = {}  # union-find over ids, as labels: a find is one lookup
+        self.members: dict[int, list[tuple[int, str]]] = {}
+        self.next_label = 0
         self.heap: list[_Candidate] = []
         self.heap_bytes = 0
         self.cut: tuple[EvidenceKey, str] | None = None  # the smallest entry ever evicted
@@ -145,26 +147,34 @@ class _ClusterState:
             self.cut = evicted.order()
 
     def union(self, tokens: list[tuple[int, str]]) -> None:
-        root = self.find(tokens[0])
-        for token in tokens[1:]:
-            other = self.find(token)
-            if other != root:
-                self.parent[other] = root
+        """Join the tokens' components; the smaller side is relabelled, so a token moves O(log n) times."""
+        component = self.component
+        labels = {component.get(token) for token in tokens}
+        if len(labels) == 1 and None not in labels:
+            return  # the usual case: every id already known, in one component
+        known = {label for label in labels if label is not None}
+        members = self.members
+        target = max(known, key=lambda label: len(members[label])) if known else self._new_component()
+        kept = members[target]
+        for label in known:
+            if label != target:
+                moved = members.pop(label)
+                for token in moved:
+                    component[token] = target
+                kept.extend(moved)
+        for token in tokens:
+            if token not in component:
+                component[token] = target
+                kept.append(token)
 
-    def find(self, token: tuple[int, str]) -> tuple[int, str]:
-        parent = self.parent
-        if token not in parent:
-            parent[token] = token
-            return token
-        root = token
-        while parent[root] != root:
-            root = parent[root]
-        while parent[token] != root:  # path compression keeps later finds O(1)
-            parent[token], token = root, parent[token]
-        return root
+    def _new_component(self) -> int:
+        label = self.next_label
+        self.next_label += 1
+        self.members[label] = []
+        return label
 
     def components(self) -> int:
-        return sum(1 for token, parent in self.parent.items() if token == parent)
+        return len(self.members)
 
 
 class ClusterAccumulator:
@@ -200,22 +210,46 @@ class ClusterAccumulator:
             if (count := int(omitted.get(name, 0) or 0)) > 0:
                 state.omitted[name] = state.omitted.get(name, 0) + count
 
+    def fold_worker(self, cluster_id: str, timestamp: str, key: EvidenceKey, pairs: list[tuple[int, str]]) -> bool:
+        """``add`` of a worker finding known by its fields only (no tracker); True when its entry may be kept.
+
+        The caller then builds the Finding and passes it to ``offer_worker_entry``: most records never need one.
+        """
+        state = self._clusters.get(cluster_id)
+        if state is None or key <= state.seed_key:
+            state = self._seeded_state(ClusterSeed.worker(cluster_id), key)
+        state.findings += 1
+        self._observe_time(state, timestamp)
+        ids = state.ids
+        for index, value in pairs:
+            ids[index].add(value)
+        state.union(pairs)
+        first = state.first_by_input.get(key[1])
+        return first is None or key <= first.key or not state.heap_full_below(key)
+
+    def offer_worker_entry(self, finding: Finding, key: EvidenceKey, pairs: list[tuple[int, str]]) -> None:
+        """The evidence half of ``add`` for a finding already counted by ``fold_worker``."""
+        self._offer_evidence(self._clusters[finding.cluster_id], finding, key, pairs)
+
     def clusters(self) -> list[Cluster]:
         return [self._finish(self._clusters[cluster_id]) for cluster_id in sorted(self._clusters)]
 
     def _state(self, finding: Finding, key: EvidenceKey) -> _ClusterState:
         state = self._clusters.get(finding.cluster_id)
+        if state is not None and key > state.seed_key:
+            return state
+        seed = ClusterSeed(
+            finding.cluster_id, finding.failure_class, finding.title, finding.symptom_class, finding.signature
+        )
+        return self._seeded_state(seed, key)
+
+    def _seeded_state(self, seed: ClusterSeed, key: EvidenceKey) -> _ClusterState:
+        """The seed's cluster state; the earliest finding names the cluster, whatever the arrival order."""
+        state = self._clusters.get(seed.cluster_id)
         if state is None:
-            seed = ClusterSeed(
-                finding.cluster_id, finding.failure_class, finding.title, finding.symptom_class, finding.signature
-            )
-            state = self._clusters[finding.cluster_id] = _ClusterState(seed, key)
-        elif key <= state.seed_key:  # the earliest finding names the cluster, whatever the arrival order
-            seed = ClusterSeed(
-                finding.cluster_id, finding.failure_class, finding.title, finding.symptom_class, finding.signature
-            )
-            if key < state.seed_key or _seed_order(seed) < _seed_order(state.seed):
-                state.seed, state.seed_key = seed, key
+            state = self._clusters[seed.cluster_id] = _ClusterState(seed, key)
+        elif key < state.seed_key or (key == state.seed_key and _seed_order(seed) < _seed_order(state.seed)):
+            state.seed, state.seed_key = seed, key
         return state
 
     @staticmethod

@@ -80,7 +80,8 @@ def read_worker_log_lines(
             line_no += buffer.count(b"\n", cursor, start)
             end = buffer.find(b"\n", start)
             end = len(buffer) if end < 0 else end
-            finding = _finding(match, buffer[start:end].decode("utf-8", "replace"), display_path, line_no, to_iso)
+            line = buffer[start:end].decode("utf-8", "replace")
+            finding = parse_record(to_iso(match), line, display_path, line_no)
             if finding is not None:
                 yield finding
             cursor = start
@@ -117,9 +118,8 @@ def _normalize_newlines(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
-def _finding(
-    match: re.Match[bytes], line: str, display_path: str, line_no: int, to_iso: _IsoConverter
-) -> Finding | None:
+def parse_record(timestamp: str, line: str, display_path: str, line_no: int) -> Finding | None:
+    """The Finding of a failure record's first line (its ISO timestamp already converted), or None."""
     prefix, has_payload, payload = line.partition(" payload=")
     fields = prefix_fields(prefix)
     kind = fields.get("event", "")
@@ -142,7 +142,7 @@ def _finding(
         kind=kind,
         excerpt=f"{prefix} payload=[redacted-payload]" if has_payload else prefix,
         metadata=metadata,
-        timestamp=to_iso(match),
+        timestamp=timestamp,
         issue=fields.get("issue_id") or metadata.get("issue_id", ""),
         identifier=fields.get("issue_identifier") or metadata.get("issue_identifier", ""),
         run=fields.get("task_id") or metadata.get("task_id", ""),
@@ -200,6 +200,10 @@ class _IsoConverter:
 
     def __call__(self, match: re.Match[bytes]) -> str:
         year, month, day, clock = (part.decode() for part in match.group(1, 2, 3, 4))
+        return self._iso(year, month, day, clock)
+
+    def from_parts(self, year: str, month: str, day: str, clock: str) -> str:
+        """ISO-8601 UTC of a record start's date and clock groups, already text."""
         return self._iso(year, month, day, clock)
 
     def from_text(self, go_timestamp: str) -> str:

@@ -1,0 +1,129 @@
+"""Bulk ingest of a worker log straight into a ``ClusterAccumulator``: the hot path of `report --worker-log`.
+
+It folds exactly the findings ``worker_log.read_worker_log`` yields, without building a Finding per record.
+A *canonical* record head (the worker's field order, printable-ASCII values without quotes, `=` or spaces,
+a plain `msg`, no id-bearing payload scalar) is folded from one regex match; its evidence entry is built by
+the general parser only when its key can still enter the cluster's evidence heap. Any other failure record
+goes through the general parser whole, so the clusters are identical whichever path a record takes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import BinaryIO
+
+from ..cluster import ClusterAccumulator, evidence_key
+from .base import ReaderOptions
+from .worker_log import (
+    _FAILURE_START_RE,
+    CLUSTER_BY_KIND,
+    PR_KEYS,
+    RUNNER_FAILURE,
+    _IsoConverter,
+    _line_aligned_chunks,
+    iso_converter,
+    parse_record,
+)
+
+_SAFE = r"([!#-<>-~]+)"  # printable ASCII except space, `"` and `=`: the general field scan reads it verbatim
+# On decoded text with ASCII classes, so it matches where the reader's bytes regex does. Groups 1-7 are the
+# record start's; then task, issue, identifier, session, and the payload marker.
+_CANONICAL_RE = re.compile(
+    _FAILURE_START_RE.pattern.decode()
+    + r"(?: task_id="
+    + _SAFE
+    + r" issue_id="
+    + _SAFE
+    + r"(?: issue_identifier="
+    + _SAFE
+    + r")?(?: session_id="
+    + _SAFE
+    + r')? msg="[ !#-\[\]-~]*"(?=( payload=)|$))?',
+    re.MULTILINE | re.ASCII,
+)
+# A payload scalar that could supply an id (`scalar_payload` splits on any whitespace, Unicode included).
+_ID_SCALAR_RE = re.compile(
+    r"(?:map\[|[\s\x1c-\x1f\x80-\U0010ffff])(?:"
+    + "|".join((*PR_KEYS, "task_id", "issue_id", "issue_identifier", "session_id"))
+    + r"):",
+    re.ASCII,
+)
+_PAYLOAD = " payload="
+
+
+def fold_worker_log(
+    stream: BinaryIO,
+    display_path: str,
+    options: ReaderOptions,
+    accumulator: ClusterAccumulator,
+    *,
+    first_line: int = 1,
+    limit: int | None = None,
+) -> None:
+    """Fold every failure record from the stream's position (``limit`` bytes at most) into ``accumulator``."""
+    scan = _Scan(display_path, iso_converter(options.worker_log_tz), accumulator)
+    line_no = first_line
+    for buffer in _line_aligned_chunks(stream, limit):
+        # Chunks end on line breaks, so decoding one whole equals decoding each of its lines.
+        line_no = scan.chunk(buffer.decode("utf-8", "replace"), line_no)
+
+
+class _Scan:
+    """Per-file scanning context; one ``chunk`` call per line-aligned buffer."""
+
+    def __init__(self, display_path: str, to_iso: _IsoConverter, accumulator: ClusterAccumulator) -> None:
+        self.path, self.to_iso, self.accumulator = display_path, to_iso, accumulator
+
+    def chunk(self, text: str, line_no: int) -> int:
+        """Fold the text's failure records; returns the line number after it."""
+        cursor = 0
+        count, find = text.count, text.find
+        for match in _CANONICAL_RE.finditer(text):
+            start = match.start()
+            line_no += count("\n", cursor, start)
+            cursor = start
+            end = find("\n", start)
+            end = len(text) if end < 0 else end
+            if not self._canonical(text, match, find(_PAYLOAD, start, end), end, line_no):
+                self._general(text, match, end, line_no)
+        return line_no + count("\n", cursor)
+
+    def _canonical(self, text: str, match: re.Match[str], payload_at: int, end: int, line_no: int) -> bool:
+        """Fold a canonical record; False (nothing done) when the general parser must read it."""
+        kind, task, issue, identifier, session, payload = match.group(7, 8, 9, 10, 11, 12)
+        if task is None or payload_at != (match.end() if payload else -1):
+            return False
+        if payload and _ID_SCALAR_RE.search(text, payload_at + len(_PAYLOAD), end):
+            return False
+        cluster = CLUSTER_BY_KIND.get(kind)
+        if cluster is None:  # runner_end: a failure only when its prefix says so
+            if "runner failed" not in text[match.start() : payload_at if payload else end].lower():
+                return True
+            cluster = RUNNER_FAILURE
+        pairs = [(0, issue), (1, identifier), (3, task), (4, session)] if identifier and session else _pairs(match)
+        timestamp = self.to_iso.from_parts(*match.group(1, 2, 3, 4))
+        ref = f"{self.path}:{line_no}"
+        key = (timestamp, self.path, line_no, ref) if self.path else evidence_key(timestamp, ref)
+        if self.accumulator.fold_worker(cluster, timestamp, key, pairs):
+            finding = parse_record(timestamp, text[match.start() : end], self.path, line_no)
+            if finding is not None:
+                self.accumulator.offer_worker_entry(finding, key, pairs)
+        return True
+
+    def _general(self, text: str, match: re.Match[str], end: int, line_no: int) -> None:
+        timestamp = self.to_iso.from_parts(*match.group(1, 2, 3, 4))
+        finding = parse_record(timestamp, text[match.start() : end], self.path, line_no)
+        if finding is not None:
+            self.accumulator.add(finding)
+
+
+def _pairs(match: re.Match[str]) -> list[tuple[int, str]]:
+    """(list index, id) pairs of a canonical head in ``_id_pairs`` order; the PR is absent by construction."""
+    issue, identifier, task, session = match.group(9, 10, 8, 11)
+    pairs = [(0, issue)]
+    if identifier:
+        pairs.append((1, identifier))
+    pairs.append((3, task))
+    if session:
+        pairs.append((4, session))
+    return pairs

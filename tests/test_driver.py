@@ -246,7 +246,7 @@ def test_templates_override_the_bundled_ones(forge: Forge, tmp_path: Path) -> No
 
 
 def test_digest_line_keeps_the_body_within_the_bound() -> None:
-    from trace_harness.driver import with_digest
+    from trace_harness.bodies import with_digest
 
     body = with_digest("x\n" * (MAX_BODY_CHARS // 2), "ab" * 8)
     assert len(body) <= MAX_BODY_CHARS and body.endswith(f"<!-- trace-harness:digest={'ab' * 8} -->\n")

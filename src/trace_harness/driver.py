@@ -19,18 +19,25 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from . import render
-from .bounds import MAX_BODY_CHARS
+from .bodies import (
+    SPECIAL_NOTES,
+    SPECIAL_TITLES,
+    bounded_body,
+    bounded_title,
+    special_members,
+    tracking_body,
+    with_digest,
+)
 from .config import Config
 from .errors import ForgeError, ForgeOutcomeUnknown, StateError, TraceHarnessError
 from .forge.base import Forge, LabelSpec, TrackedIssue
 from .identity import TRACKING_LABEL, cluster_label, state_label
 from .ledger import Counts, Ledger, LedgerInput, LedgerLine, Requests, Trigger, clean_errors
-from .models import Cluster, Report
+from .models import Report
 from .plan import CreateIssue, Plan, Reopen, Skip, SpecialIssue, UpdateIssue
 from .policy import PolicyHistory, decide, evidence_digest, posted_digests
 from .redact import mask
@@ -38,8 +45,6 @@ from .state import ClusterRecord, IssueMap, StateStore, merge_issue_map
 from .window import EvidenceWindow
 
 Action = CreateIssue | UpdateIssue | Reopen | Skip
-MAX_TITLE_CHARS = 256
-SPECIAL_NAMES = frozenset(special.value for special in SpecialIssue)
 _DIGEST_RE = re.compile(r"<!--\s*trace-harness:digest=([0-9a-f]{1,64})\s*-->")
 
 
@@ -323,7 +328,7 @@ class Driver:
             cluster, digest, self._raw_excerpts_allowed(), report_ref=run.report_ref, run_url=self.run_url,
             namespace=self.namespace, templates=self.config.templates,
         )  # fmt: skip
-        return _bounded_title(title), body, digest
+        return bounded_title(title), body, digest
 
     def _special_content(self, run: _Run, name: SpecialIssue) -> tuple[str, str, str]:
         # The policy's own digest: a rolling issue may hold the systemic issue, which is no report cluster.
@@ -331,7 +336,7 @@ class Driver:
         members = special_members(run.report, run.plan, name)
         title = SPECIAL_TITLES[name].format(count=len(members))
         body = with_digest(render.special_body(name.value, title, members, SPECIAL_NOTES[name]), digest)
-        return _bounded_title(title), body, digest
+        return bounded_title(title), body, digest
 
     def _evidence_comment(self, run: _Run, action: UpdateIssue | Reopen, *, reopen: bool) -> str:
         cluster = run.report.cluster(action.cluster_id)
@@ -448,68 +453,4 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-# -- bodies ---------------------------------------------------------------------------------------
-SPECIAL_TITLES = {
-    SpecialIssue.SYSTEMIC: "Trace harness: systemic failure across {count} cluster(s)",
-    SpecialIssue.ROLLING: "Trace harness: rolling report of {count} cluster(s) (notify-only)",
-}
-SPECIAL_NOTES = {
-    SpecialIssue.SYSTEMIC: "One signature failed across many jobs in a short time; these clusters are tracked here "
-    "together instead of one issue each.",
-    SpecialIssue.ROLLING: "This repository runs trace-harness in notify-only mode: these clusters qualify for a "
-    "tracking issue, and are listed here instead.",
-}
-
-
-def tracking_body(
-    cluster: Cluster,
-    digest: str,
-    raw_excerpts: bool,
-    *,
-    report_ref: str = "trace-harness run",
-    run_url: str = "",
-    namespace: str = TRACKING_LABEL,
-    templates: Path | None = None,
-) -> str:
-    """The rendered tracking body (marker first) with the hidden digest line the driver reads back."""
-    body = render.tracking_body(cluster, report_ref, show_excerpts=raw_excerpts, run_url=run_url,
-                                namespace=namespace, templates=templates)  # fmt: skip
-    return with_digest(body, digest)
-
-
-def with_digest(body: str, digest: str) -> str:
-    """Append the digest line; the body is cut at a line end if the line would break the 65,536 bound."""
-    tail = f"\n<!-- trace-harness:digest={digest} -->\n"
-    text = body.rstrip("\n")
-    room = MAX_BODY_CHARS - len(tail)
-    if len(text) > room:
-        text = text[:room].rsplit("\n", 1)[0]
-    return text + tail
-
-
-def special_members(report: Report, plan: Plan, name: SpecialIssue) -> list[Cluster]:
-    """The report clusters a special issue covers; a special member (systemic in rolling) is expanded."""
-    found: list[Cluster] = []
-    for member in plan.members(name):
-        cluster = report.cluster(member)
-        if cluster is not None:
-            found.append(cluster)
-        elif member in SPECIAL_NAMES and member != name.value:
-            found += special_members(report, plan, SpecialIssue(member))
-    return found
-
-
-def _cut(text: str, limit: int) -> str:
-    suffix = "\n\n… [truncated]"
-    return text if len(text) <= limit else text[: limit - len(suffix)] + suffix
-
-
-def bounded_body(text: str) -> str:
-    return _cut(mask(text), MAX_BODY_CHARS)
-
-
-def _bounded_title(title: str) -> str:
-    return mask(" ".join(title.split()))[:MAX_TITLE_CHARS] or "Trace harness cluster"
-
-
-__all__ = ["TRACKING_LABEL", "Driver", "Outcome", "RunResult", "history_from", "new_run_id"]
+__all__ = ["TRACKING_LABEL", "Driver", "Outcome", "RunResult", "history_from", "new_run_id", "tracking_body"]

@@ -176,9 +176,9 @@ def issue_row(issue: TrackedIssue) -> dict[str, Any]:
 def issues_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "No tracking issues."
-    lines = [f"{'#':>5}  {'state':<8} {'cluster':<38} title"]
-    lines += [f"{r['number']:>5}  {r['state']:<8} {r['cluster_id'] or '-':<38} {r['title']}" for r in rows]
-    return "\n".join(lines)
+    cells = [["#", "state", "cluster", "title"]]
+    cells += [[f"#{r['number']}", r["state"], short_id(r["cluster_id"] or "-"), r["title"]] for r in rows]
+    return "\n".join(aligned(cells, right={0}))
 
 
 REASON_HELP = {
@@ -206,10 +206,7 @@ def summary(result: RunResult, *, dry_run: bool) -> str:
         return verdict
     rows = [["cluster", "action", "reason", "issue", "occurrences", "result"]]
     rows += [_row(outcome, result.plan) for outcome in outcomes]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    right = {3, 4}  # numbers align right
-    lines = ["  ".join(_cell(text, widths[i], i in right) for i, text in enumerate(row)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
+    lines = aligned(rows, right={3, 4})
     reasons = sorted({outcome.reason for outcome in outcomes if outcome.reason in REASON_HELP})
     why = [f"  {reason}: {REASON_HELP[reason]}" for reason in reasons]
     return "\n".join([*lines, "", "Why:", *why, "", verdict])
@@ -222,8 +219,15 @@ def _row(outcome: Outcome, plan: Plan | None) -> list[str]:
             outcome.result]  # fmt: skip
 
 
-def _cell(text: str, width: int, right: bool) -> str:
-    return text.rjust(width) if right else text.ljust(width)
+def aligned(rows: list[list[str]], right: set[int]) -> list[str]:
+    """A header row, a rule, and the rows, in columns as wide as their widest cell (``right``: numbers)."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+
+    def line(row: list[str]) -> str:
+        cells = [text.rjust(widths[i]) if i in right else text.ljust(widths[i]) for i, text in enumerate(row)]
+        return "  ".join(cells).rstrip()
+
+    return [line(rows[0]), "  ".join("-" * width for width in widths), *map(line, rows[1:])]
 
 
 def short_id(cluster_id: str) -> str:

@@ -292,3 +292,32 @@ def test_real_log_root_causes(name: str, needle: str, kind: str) -> None:
     [finding] = read(path.read_bytes(), name)
     assert needle in root_line(finding, path)
     assert not kind or finding.kind == kind
+
+
+@pytest.mark.parametrize(
+    ("line", "pattern"),
+    [
+        ("E   ModuleNotFoundError: No module named 'x'", "missing_module"),
+        ("bash: line 1: widgets-cli: command not found", "command_not_found"),
+        ("sh: 1: docker-compose: not found", "command_not_found"),
+        ("F401 [*] `os` imported but unused", "lint_rule"),
+        ("src/a.py:1:8: F401 `os` imported but unused", "source_error"),
+        ("src/a.go:3:1: warning: shadowed", None),
+        ("error[E0308]: mismatched types", "rust_error"),
+        ("src/a.ts(3,1): error TS2304: Cannot find name 'x'.", "compile_error"),
+        ("RuntimeError: Command docker exec failed with exit code 1", "wrapper"),
+        ("ValueError: bad input", "exception"),
+        ("npm error code ERESOLVE", "npm_error"),
+        ("fatal: not a git repository", "git_fatal"),
+        ("FAILED tests/test_a.py::test_b - AssertionError", "pytest_failed"),
+        ("--- FAIL: TestX (0.01s)", "go_test_failed"),
+        ("  ● suite › case", "jest_failed"),
+        ("make: *** [Makefile:3: all] Error 2", "build_failed"),
+        ("Error: something", "generic_error"),
+        ("##[error]Unexpected input 'foo'", "annotation"),
+        ("everything is fine", None),
+    ],
+)
+def test_pattern_table_rows(line: str, pattern: str | None) -> None:
+    found = candidate(1, "", line)
+    assert (found.pattern if found else None) == pattern

@@ -48,6 +48,7 @@ PATTERNS: tuple[Pattern, ...] = (
         r"^\S+\.(?:go|c|cc|cpp|h|hpp|rs|swift|kt|java|py|[cm]?[jt]sx?):\d+:\d+: (?!(?:warning|note|info)\b)\S",
         2,
     ),
+    _p("lint_rule", r"^[A-Z]{1,4}\d{2,4} (?:\[\*\] )?\S", 2),  # ruff's full format: `F401 [*] message`
     _p("exception", r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?::\s|$)", 2),
     _p("go_panic", r"^panic: |^fatal error: ", 2),
     _p("npm_error", r"^npm (?:ERR!|error) |\bERR_PNPM_\w+", 2),

@@ -17,7 +17,14 @@ from trace_harness.models import Finding
 from trace_harness.state import MANIFESTS, DirectoryStore
 from trace_harness.taxonomy import FailureClass
 from trace_harness.testing.clock import FakeClock
-from trace_harness.window import EvidenceWindow, FindingRecorder, occurrence_key, without_inputs
+from trace_harness.window import (
+    FULL_RECORDS_PER_CLUSTER,
+    EvidenceWindow,
+    FindingRecorder,
+    occurrence_key,
+    slim,
+    without_inputs,
+)
 
 TIMEOUT = "runner-timeout"
 
@@ -121,3 +128,10 @@ def test_without_inputs_drops_only_findings_of_current_inputs() -> None:
     kept = without_inputs(manifest, {"1"})["runs"][0]["findings"]
     assert [record["ref"] for record in kept] == ["b.log:2", "elsewhere:3"]
     assert without_inputs(manifest, {"1", "2"})["runs"][0]["findings"] == []
+
+
+def test_slim_keeps_a_few_whole_findings_per_cluster_and_ids_for_the_rest() -> None:
+    findings = [_finding(f"a.log:{n}", f"r{n}") for n in range(FULL_RECORDS_PER_CLUSTER + 3)]
+    slimmed = slim(findings)
+    assert [f.excerpt for f in slimmed].count("") == 3
+    assert [f.run for f in slimmed] == [f.run for f in findings]  # ids, and so occurrences, are kept

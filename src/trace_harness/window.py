@@ -13,6 +13,7 @@ a run writes no finding from an input already stored, and the same run id seen t
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -28,9 +29,10 @@ from .evidence.th_manifest import build_manifest, load_manifest, manifest_json, 
 from .models import EvidenceProblem, Finding, InputRef, Report, TestPass
 from .pipeline import collect_report
 from .redact import mask
-from .state import StateStore
+from .state import MANIFESTS, StateStore
 
-MAX_KEPT_FINDINGS = 20_000  # representatives per run; beyond that the manifest's 64 KiB bound cuts anyway
+MAX_KEPT_FINDINGS = 5_000  # distinct occurrences stored per run: keeps a manifest far below th_manifest's 8 MB
+FULL_RECORDS_PER_CLUSTER = 5  # the rest are stored as ids only: all the occurrence count needs
 Stored = Iterator[Finding | TestPass | EvidenceProblem]
 
 
@@ -162,12 +164,24 @@ class EvidenceWindow:
         fresh = [f for f in self.recorder.findings() if _from_new_input(f, self.inputs, self.stored_shas)]
         name = None
         if fresh:
-            manifest = build_manifest(fresh, new_inputs, now.isoformat().replace("+00:00", "Z"))
-            name = self.store.write_manifest(now.date().isoformat(), run_id, manifest)
+            manifest = build_manifest(slim(fresh), new_inputs, now.isoformat().replace("+00:00", "Z"))
+            name = f"{MANIFESTS}/{now.date().isoformat()}-{run_id}.json"
+            self.store.update(name, lambda _old: manifest_json(manifest))  # compact: manifests are the bulk
         cutoff = cutoff_date(now, self.config.window)
         if self.listed is None or any(Path(old).name[:10] < cutoff for old in self.listed):
             self.store.prune_manifests(cutoff)
         return name
+
+
+def slim(findings: Sequence[Finding]) -> list[Finding]:
+    """The first few findings of each cluster whole, the rest without excerpt and metadata."""
+    seen: dict[str, int] = {}
+    slimmed = []
+    for finding in findings:
+        seen[finding.cluster_id] = seen.get(finding.cluster_id, 0) + 1
+        full = seen[finding.cluster_id] <= FULL_RECORDS_PER_CLUSTER
+        slimmed.append(finding if full else dataclasses.replace(finding, excerpt="", metadata={}))
+    return slimmed
 
 
 def _from_new_input(finding: Finding, inputs: Sequence[InputRef], stored: set[str]) -> bool:

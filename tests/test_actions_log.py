@@ -123,6 +123,16 @@ def test_gh_run_view_form_uses_job_and_step_columns() -> None:
     assert "E722" in finding.excerpt
 
 
+def test_gh_run_view_with_several_jobs_reads_each_job() -> None:
+    text = (FIXTURES / "gh_run_view.txt").read_text(encoding="utf-8")
+    both = text + text.replace("lint (3.12)", "lint (3.13)")
+    findings = read(both.encode(), "run.txt")
+    assert [(f.job, f.metadata["step"]) for f in findings] == [
+        ("lint (3.12)", "Run ruff check src"),
+        ("lint (3.13)", "Run ruff check src"),
+    ]
+
+
 def test_parallel_test_order_does_not_change_the_root_cause() -> None:
     [first] = read_fixture("jest_order_a.txt")
     [second] = read_fixture("jest_order_b.txt")

@@ -36,6 +36,7 @@ REAL_ERROR_RANK = 4
 
 _TIMESTAMP_RE = re.compile(r"^\ufeff?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?Z ?")
 _GH_VIEW_RE = re.compile(r"^([^\t]*)\t([^\t]*)\t\ufeff?(?=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
+_GH_COLUMNS_RE = re.compile(r"^([^\t]*)\t([^\t]*)\t\ufeff?")  # once the form is known: continuations too
 _ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
 _EXIT_CODE_RE = re.compile(r"^##\[error\]Process completed with exit code (-?\d+)\.?")
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -99,6 +100,7 @@ class Job:
     expect_sha: bool = False
     ended: bool = False
     last_timestamp: str = ""
+    column: str = ""  # the gh-form job column being read
     # Every line is masked as read, key blocks across lines included, so no kept window holds a raw secret.
     pem: PemTracker = field(default_factory=PemTracker)
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=CONTEXT_LINES))
@@ -137,7 +139,7 @@ def decode(raw: bytes) -> str:
 
 def parse_line(line_no: int, text: str, gh_form: bool) -> LogLine:
     job = step = ""
-    if gh_form and (columns := _GH_VIEW_RE.match(text)):
+    if gh_form and (columns := _GH_COLUMNS_RE.match(text)):
         job, step = columns.group(1), columns.group(2)
         text = text[columns.end() :]
     match = _TIMESTAMP_RE.match(text)
@@ -161,11 +163,13 @@ def path_identity(display_path: str) -> tuple[str, str, str]:
 
 
 def _consume(job: Job, line: LogLine) -> Iterator[Finding]:
+    if line.job and line.job != job.column:
+        yield from _switch_job(job, line)
     if job.ended:
         return
     # Continuation lines carry no timestamp: they belong to the entry above.
     line.timestamp = line.timestamp or job.last_timestamp
-    job.last_timestamp, job.job = line.timestamp, line.job or job.job
+    job.last_timestamp = line.timestamp
     # Runner markers are never part of a key block: masked alone, they leave the key tracking as it was.
     line.text = mask(line.text) if line.text.startswith("##[") else job.pem.feed(line.text)
     _note_job_facts(job, line.text)
@@ -177,6 +181,14 @@ def _consume(job: Job, line: LogLine) -> Iterator[Finding]:
         job.ended = True
         return
     _observe(job, line)
+
+
+def _switch_job(job: Job, line: LogLine) -> Iterator[Finding]:
+    """gh form: ``gh run view --log`` prints every job of a run; a new job column starts a new job."""
+    if not job.ended:
+        yield from _close_step(job, at_end=False)
+    job.column = job.job = line.job
+    job.step, job.ended, job.recent = Step(line.step), False, deque(maxlen=CONTEXT_LINES)
 
 
 def _opens_step(job: Job, line: LogLine) -> bool:

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,18 +21,19 @@ from .bounds import (
     MAX_CLUSTER_BYTES,
     MAX_EVIDENCE_EXCERPT_BYTES,
     MAX_RUN_EVIDENCE_BYTES,
-    bounded_metadata,
     compact_json,
     truncate,
 )
-from .models import AFFECTED_KEYS, Affected, Cluster, EvidenceEntry, Finding
+from .cluster_emit import AFFECTED_BUDGET as AFFECTED_BUDGET
+from .cluster_emit import evidence_entry as evidence_entry
+from .cluster_emit import mask_many as mask_many
+from .cluster_emit import masked_entries, masked_ids
+from .models import AFFECTED_KEYS, Affected, Cluster, Finding
 from .redact import mask
 from .taxonomy import CLASS_INFO, WORKER_CLASSES, FailureClass, Severity
 
 EVIDENCE_OMITTED_KEY = "evidence"
-AFFECTED_BUDGET = MAX_CLUSTER_BYTES // 2  # ids may take half the cluster; evidence needs the rest
 RAW_EXCERPT_CAP = 64 * 1024  # raw excerpts are cut here before masking; emitted ones are cut to 4 KiB
-_MASK_BATCH = 2048
 WORKER_SURFACE = "WORKFLOW.md, reviewer rubrics, skills, hooks, tests, CI, or docs"
 NEXT_ACTION = "issue, draft-PR, or advisory evaluator proposal"
 WORKER_CRITERIA = (
@@ -91,6 +92,9 @@ class _Candidate:
     def __lt__(self, other: _Candidate) -> bool:
         return self.order() > other.order()
 
+    def __reduce__(self) -> tuple[type[_Candidate], tuple[Any, ...]]:
+        return (_Candidate, (self.key, self.run, self.text, self.entry))  # a plain call: fast to unpickle
+
 
 @dataclass(frozen=True, slots=True)
 class ClusterSeed:
@@ -116,8 +120,8 @@ class _ClusterState:
         self.severity = Severity.NORMAL
         self.ids: tuple[set[str], ...] = tuple(set() for _ in AFFECTED_KEYS)
         self.omitted: dict[str, int] = {}
-        self.component: dict[tuple[int, str], int] = {}  # union-find over ids, as labels: a find is one lookup
-        self.members: dict[int, list[tuple[int, str]]] = {}
+        self.component: dict[str, int] = {}  # union-find over id tokens, as labels: a find is one lookup
+        self.members: dict[int, list[str]] = {}
         self.next_label = 0
         self.heap: list[_Candidate] = []
         self.heap_bytes = 0
@@ -146,26 +150,74 @@ class _ClusterState:
             self.heap_bytes -= evicted.size + 1
             self.cut = evicted.order()
 
-    def union(self, tokens: list[tuple[int, str]]) -> None:
-        """Join the tokens' components; the smaller side is relabelled, so a token moves O(log n) times."""
+    def union(self, tokens: list[str]) -> None:
+        """Join the distinct ``id_tokens``' components; the smaller side is relabelled (O(log n) moves a token)."""
         component = self.component
-        labels = {component.get(token) for token in tokens}
-        if len(labels) == 1 and None not in labels:
-            return  # the usual case: every id already known, in one component
-        known = {label for label in labels if label is not None}
-        members = self.members
-        target = max(known, key=lambda label: len(members[label])) if known else self._new_component()
-        kept = members[target]
-        for label in known:
-            if label != target:
-                moved = members.pop(label)
-                for token in moved:
-                    component[token] = target
-                kept.extend(moved)
-        for token in tokens:
-            if token not in component:
+        labels = list(map(component.get, tokens))  # C-level lookups: this runs once per finding
+        if None not in labels:
+            if labels.count(labels[0]) != len(labels):
+                self._merge(set(labels))  # type: ignore[arg-type]
+            return
+        known: set[int] = {label for label in labels if label is not None}
+        target = known.pop() if len(known) == 1 else self._merge(known)
+        kept = self.members[target]
+        for token, label in zip(tokens, labels, strict=True):
+            if label is None:
                 component[token] = target
                 kept.append(token)
+
+    def _merge(self, labels: set[int]) -> int:
+        """One component holding every given one (a new, empty one if none is given)."""
+        if not labels:
+            return self._new_component()
+        members, component = self.members, self.component
+        target = max(labels, key=lambda label: (len(members[label]), label))
+        for label in labels - {target}:
+            moved = members.pop(label)
+            component.update(dict.fromkeys(moved, target))
+            members[target].extend(moved)
+        return target
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Components cross a process boundary as their member lists only; the lookup is rebuilt from them."""
+        return {name: value for name, value in vars(self).items() if name != "component"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
+        self.component = {}
+        for label, tokens in self.members.items():
+            self.component.update(dict.fromkeys(tokens, label))
+
+    def absorb(self, other: _ClusterState) -> None:
+        """Fold in another state of the same cluster (e.g. from a forked scan); the result is order-free."""
+        if (other.seed_key, _seed_order(other.seed)) < (self.seed_key, _seed_order(self.seed)):
+            self.seed, self.seed_key = other.seed, other.seed_key
+        if other.severity is Severity.SEVERE:
+            self.severity = Severity.SEVERE
+        for mine, theirs in zip(self.ids, other.ids, strict=True):
+            mine |= theirs
+        for name, count in other.omitted.items():
+            self.omitted[name] = self.omitted.get(name, 0) + count
+        for tokens in other.members.values():
+            self.union(tokens)
+        self._absorb_evidence(other)
+        self.findings += other.findings
+        self.tokenless_inputs |= other.tokenless_inputs
+        self.first_seen = min(filter(None, (self.first_seen, other.first_seen)), default="")
+        self.last_seen = max(self.last_seen, other.last_seen)
+
+    def _absorb_evidence(self, other: _ClusterState) -> None:
+        """Both heaps hold key-ordered prefixes; re-pushing them in order below the lower cut keeps the
+        longest prefix of their union that fits, which is what one state fed everything would keep."""
+        candidates = sorted(self.heap + other.heap, key=_Candidate.order)
+        cuts = [cut for cut in (self.cut, other.cut) if cut is not None]
+        self.heap, self.heap_bytes, self.cut = [], 0, min(cuts, default=None)
+        for candidate in candidates:
+            self.push(candidate)
+        for path, first in other.first_by_input.items():
+            mine = self.first_by_input.get(path)
+            if mine is None or first.order() < mine.order():
+                self.first_by_input[path] = first
 
     def _new_component(self) -> int:
         label = self.next_label
@@ -210,8 +262,12 @@ class ClusterAccumulator:
             if (count := int(omitted.get(name, 0) or 0)) > 0:
                 state.omitted[name] = state.omitted.get(name, 0) + count
 
-    def fold_worker(self, cluster_id: str, timestamp: str, key: EvidenceKey, pairs: list[tuple[int, str]]) -> bool:
+    def fold_worker(
+        self, cluster_id: str, timestamp: str, key: EvidenceKey, pairs: list[tuple[int, str]], tokens: list[str]
+    ) -> bool:
         """``add`` of a worker finding known by its fields only (no tracker); True when its entry may be kept.
+
+        ``tokens`` are ``id_tokens(pairs)``, which the caller can build without a loop.
 
         The caller then builds the Finding and passes it to ``offer_worker_entry``: most records never need one.
         """
@@ -219,17 +275,33 @@ class ClusterAccumulator:
         if state is None or key <= state.seed_key:
             state = self._seeded_state(ClusterSeed.worker(cluster_id), key)
         state.findings += 1
-        self._observe_time(state, timestamp)
+        if timestamp < state.first_seen or not state.first_seen:
+            state.first_seen = timestamp
+        if timestamp > state.last_seen:
+            state.last_seen = timestamp
         ids = state.ids
         for index, value in pairs:
             ids[index].add(value)
-        state.union(pairs)
+        state.union(tokens)
         first = state.first_by_input.get(key[1])
         return first is None or key <= first.key or not state.heap_full_below(key)
 
     def offer_worker_entry(self, finding: Finding, key: EvidenceKey, pairs: list[tuple[int, str]]) -> None:
         """The evidence half of ``add`` for a finding already counted by ``fold_worker``."""
         self._offer_evidence(self._clusters[finding.cluster_id], finding, key, pairs)
+
+    def state(self) -> dict[str, _ClusterState]:
+        """The raw per-cluster state (picklable), for ``merge`` into another accumulator."""
+        return self._clusters
+
+    def merge(self, states: Mapping[str, _ClusterState]) -> None:
+        """Fold another accumulator's ``state()`` in, as if this one had seen its findings too."""
+        for cluster_id in sorted(states):
+            mine = self._clusters.get(cluster_id)
+            if mine is None:
+                self._clusters[cluster_id] = states[cluster_id]
+            else:
+                mine.absorb(states[cluster_id])
 
     def clusters(self) -> list[Cluster]:
         return [self._finish(self._clusters[cluster_id]) for cluster_id in sorted(self._clusters)]
@@ -267,7 +339,7 @@ class ClusterAccumulator:
             for index, value in pairs:
                 state.ids[index].add(value)
         if pairs:
-            state.union(pairs)
+            state.union(id_tokens(pairs))
         else:  # a finding with no ids at all counts once per input it came from
             state.tokenless_inputs.add(ref.rpartition(":")[0] or ref)
 
@@ -306,7 +378,7 @@ class ClusterAccumulator:
         dropped = state.findings - len(kept)
         if dropped > 0:
             omitted[EVIDENCE_OMITTED_KEY] = omitted.get(EVIDENCE_OMITTED_KEY, 0) + dropped
-        affected = Affected(**_masked_ids(state.ids, omitted), omitted=omitted)
+        affected = Affected(**masked_ids(state.ids, omitted), omitted=omitted)
         seed = state.seed
         flaky = self._tracker is not None and self._tracker.flaky(seed.cluster_id)
         systemic = self._tracker is not None and self._tracker.systemic(seed.cluster_id)
@@ -316,7 +388,7 @@ class ClusterAccumulator:
             title=mask(seed.title),
             symptom_class=mask(seed.symptom_class),
             affected=affected,
-            evidence=_masked_entries([candidate.entry for candidate in kept]),
+            evidence=masked_entries([candidate.entry for candidate in kept]),
             **cluster_texts(seed),
             failure_class=FailureClass.FLAKY_TEST if flaky else seed.failure_class,
             severity=state.severity,
@@ -329,83 +401,15 @@ class ClusterAccumulator:
         )
 
 
-def _masked_ids(ids: tuple[set[str], ...], omitted: dict[str, int]) -> dict[str, tuple[str, ...]]:
-    """Sorted masked id lists; the longest are first cut (by raw bytes) to the ids budget, counted in omitted."""
-    lists = {name: sorted(ids[index]) for index, name in enumerate(AFFECTED_KEYS)}
-    sizes = {name: sum(len(value.encode()) + 3 for value in values) for name, values in lists.items()}
-    total = sum(sizes.values())
-    for name in sorted(lists, key=lambda item: (-len(lists[item]), item)):
-        if total <= AFFECTED_BUDGET:
-            break
-        allowed, kept, used = AFFECTED_BUDGET - (total - sizes[name]), 0, 0
-        for value in lists[name]:
-            used += len(value.encode()) + 3
-            if used > allowed:
-                break
-            kept += 1
-        omitted[name] = omitted.get(name, 0) + len(lists[name]) - kept
-        total -= sizes[name] - sum(len(value.encode()) + 3 for value in lists[name][:kept])
-        lists[name] = lists[name][:kept]
-    return {name: tuple(sorted(set(mask_many(values)))) for name, values in lists.items()}
-
-
-def _masked_entries(entries: list[dict[str, Any]]) -> tuple[EvidenceEntry, ...]:
-    """Mask every text of the kept entries in one batch, then bound excerpt and metadata."""
-    texts: list[str] = []
-    for entry in entries:
-        texts += [entry["ref"], entry["kind"], entry["excerpt"], *entry["metadata"].values()]
-        texts += [value for values in entry["affected"].values() for value in values]
-    masked = iter(mask_many(texts))
-    finished = []
-    for entry in entries:
-        ref, kind, excerpt = next(masked), next(masked), next(masked)
-        metadata = {name: next(masked) for name in entry["metadata"]}
-        affected = {name: tuple(next(masked) for _ in values) for name, values in entry["affected"].items()}
-        finished.append(
-            EvidenceEntry(
-                source=entry["source"],
-                ref=ref,
-                kind=kind,
-                excerpt=truncate(excerpt, MAX_EVIDENCE_EXCERPT_BYTES),
-                metadata=bounded_metadata(metadata),
-                affected=affected,
-            )
-        )
-    return tuple(finished)
+def id_tokens(pairs: list[tuple[int, str]]) -> list[str]:
+    """Union-find tokens of id pairs: the list index keeps `5` as an issue apart from `5` as a run."""
+    return [f"{index}:{value}" for index, value in pairs]
 
 
 def _id_pairs(finding: Finding) -> list[tuple[int, str]]:
     """(list index, raw id) pairs; raw ids stay in memory only and are masked when emitted."""
     values = (finding.issue, finding.identifier, finding.pull_request, finding.run, finding.session)
     return [(index, value.strip()) for index, value in enumerate(values) if value and not value.isspace()]
-
-
-def mask_many(values: Sequence[str]) -> list[str]:
-    """``mask`` of each value, in one call per batch: joined by newlines, split back, checked, else one by one."""
-    masked: list[str] = []
-    for start in range(0, len(values), _MASK_BATCH):
-        batch = values[start : start + _MASK_BATCH]
-        joined = mask("\n".join(batch)).split("\n")
-        if len(joined) == len(batch) and not any("\n" in value or "\r" in value for value in batch):
-            masked.extend(joined)
-        else:  # a rule crossed or removed a separator: fall back to the exact per-value form
-            masked.extend(mask(value) for value in batch)
-    return masked
-
-
-def evidence_entry(finding: Finding, pairs: list[tuple[int, str]]) -> dict[str, Any]:
-    """The report's evidence entry of a finding: every text masked, the excerpt and metadata bounded."""
-    affected: dict[str, list[str]] = {}
-    for index, value in pairs:
-        affected.setdefault(AFFECTED_KEYS[index], []).append(value)
-    return {
-        "source": finding.source,
-        "ref": mask(finding.ref),
-        "kind": mask(finding.kind),
-        "excerpt": truncate(mask(finding.excerpt), MAX_EVIDENCE_EXCERPT_BYTES),
-        "metadata": bounded_metadata({name: mask(value) for name, value in finding.metadata.items()}),
-        "affected": affected,
-    }
 
 
 def _select_evidence(state: _ClusterState) -> list[_Candidate]:

@@ -22,7 +22,7 @@ from .evidence import manifest as worker_manifest
 from .evidence.base import Reader, ReaderOptions
 from .evidence.inputs import unique_inputs
 from .evidence.worker_log import iso_converter, read_worker_log
-from .evidence.worker_scan import fold_worker_log
+from .evidence.worker_scan import fold_worker_log_file
 from .models import EvidenceProblem, Finding, InputRef, Report, TestPass
 from .redact import mask
 from .report import build_report
@@ -112,10 +112,10 @@ def _read_one(
     reader: Reader, path: Path, accumulator: ClusterAccumulator, options: ReaderOptions, tracker: Any
 ) -> list[EvidenceProblem]:
     try:
+        if reader is read_worker_log and tracker is None:  # the bulk path: same clusters, no Finding per record
+            fold_worker_log_file(path, str(path), options, accumulator)
+            return []
         with path.open("rb") as stream:
-            if reader is read_worker_log and tracker is None:  # the bulk path: same clusters, no Finding per record
-                fold_worker_log(stream, str(path), options, accumulator)
-                return []
             return _consume(reader(stream, str(path), options), accumulator, tracker)
     except OSError as exc:
         return [_problem(str(path), "unreadable", exc.strerror or type(exc).__name__)]

@@ -5,14 +5,18 @@ A *canonical* record head (the worker's field order, printable-ASCII values with
 a plain `msg`, no id-bearing payload scalar) is folded from one regex match; its evidence entry is built by
 the general parser only when its key can still enter the cluster's evidence heap. Any other failure record
 goes through the general parser whole, so the clusters are identical whichever path a record takes.
+A large file is scanned as two line-aligned halves, the second in a forked process (both cores).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import re
-from typing import BinaryIO
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, BinaryIO
 
-from ..cluster import ClusterAccumulator, evidence_key
+from ..cluster import ClusterAccumulator, evidence_key, id_tokens
 from .base import ReaderOptions
 from .worker_log import (
     _FAILURE_START_RE,
@@ -41,14 +45,12 @@ _CANONICAL_RE = re.compile(
     + r')? msg="[ !#-\[\]-~]*"(?=( payload=)|$))?',
     re.MULTILINE | re.ASCII,
 )
-# A payload scalar that could supply an id (`scalar_payload` splits on any whitespace, Unicode included).
-_ID_SCALAR_RE = re.compile(
-    r"(?:map\[|[\s\x1c-\x1f\x80-\U0010ffff])(?:"
-    + "|".join((*PR_KEYS, "task_id", "issue_id", "issue_identifier", "session_id"))
-    + r"):",
-    re.ASCII,
-)
+# Any text that could be a payload scalar supplying an id sends the record to the general parser. It is a
+# superset on purpose (`_id:` also matches inside other words): one literal-led search, no parsing.
+_ID_SCALAR_RE = re.compile("|".join(f"{key}:" for key in (*PR_KEYS, "_id", "issue_identifier")))
 _PAYLOAD = " payload="
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this a second process costs more than it saves
+_COUNT_CHUNK = 16 * 1024 * 1024
 
 
 def fold_worker_log(
@@ -100,11 +102,16 @@ class _Scan:
             if "runner failed" not in text[match.start() : payload_at if payload else end].lower():
                 return True
             cluster = RUNNER_FAILURE
-        pairs = [(0, issue), (1, identifier), (3, task), (4, session)] if identifier and session else _pairs(match)
+        if identifier and session:
+            pairs = [(0, issue), (1, identifier), (3, task), (4, session)]
+            tokens = ["0:" + issue, "1:" + identifier, "3:" + task, "4:" + session]
+        else:
+            pairs = _pairs(match)
+            tokens = id_tokens(pairs)
         timestamp = self.to_iso.from_parts(*match.group(1, 2, 3, 4))
         ref = f"{self.path}:{line_no}"
         key = (timestamp, self.path, line_no, ref) if self.path else evidence_key(timestamp, ref)
-        if self.accumulator.fold_worker(cluster, timestamp, key, pairs):
+        if self.accumulator.fold_worker(cluster, timestamp, key, pairs, tokens):
             finding = parse_record(timestamp, text[match.start() : end], self.path, line_no)
             if finding is not None:
                 self.accumulator.offer_worker_entry(finding, key, pairs)
@@ -127,3 +134,59 @@ def _pairs(match: re.Match[str]) -> list[tuple[int, str]]:
     if session:
         pairs.append((4, session))
     return pairs
+
+
+def fold_worker_log_file(
+    path: Path, display_path: str, options: ReaderOptions, accumulator: ClusterAccumulator, *, processes: int = 2
+) -> None:
+    """``fold_worker_log`` of a whole file; a large one is split in two line-aligned halves, one scanned by a
+    forked process whose cluster state is merged back (the clusters are identical to a one-process scan)."""
+    size = path.stat().st_size
+    if processes < 2 or size < PARALLEL_MIN_BYTES or "fork" not in multiprocessing.get_all_start_methods():
+        with path.open("rb") as stream:
+            fold_worker_log(stream, display_path, options, accumulator)
+        return
+    split, first_line = _split_point(path, size)
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        second_half = pool.submit(_scan_range, path, display_path, options, split, first_line)
+        with path.open("rb") as stream:
+            fold_worker_log(stream, display_path, options, accumulator, limit=split)
+        accumulator.merge(second_half.result())
+
+
+def _scan_range(path: Path, display_path: str, options: ReaderOptions, start: int, first_line: int) -> Any:
+    """The forked half: scan from ``start`` to the end into a fresh accumulator and hand back its state."""
+    accumulator = ClusterAccumulator()
+    with path.open("rb") as stream:
+        stream.seek(start)
+        fold_worker_log(stream, display_path, options, accumulator, first_line=first_line)
+    return accumulator.state()
+
+
+def _split_point(path: Path, size: int) -> tuple[int, int]:
+    """The offset just past the first `\\n` from the middle, and the line number starting there."""
+    with path.open("rb") as stream:
+        stream.seek(size // 2)
+        tail = stream.read(1 << 20)
+        while b"\n" not in tail and len(tail) < size:
+            more = stream.read(1 << 20)
+            if not more:
+                break
+            tail += more
+    newline = tail.find(b"\n")
+    split = size if newline < 0 else size // 2 + newline + 1
+    return split, 1 + _line_breaks(path, split)
+
+
+def _line_breaks(path: Path, limit: int) -> int:
+    """Line breaks in the first ``limit`` bytes, counting `\\r\\n` once and a lone `\\r` (universal newlines)."""
+    breaks, previous = 0, b""
+    with path.open("rb") as stream:
+        remaining = limit
+        while remaining > 0 and (data := stream.read(min(_COUNT_CHUNK, remaining))):
+            remaining -= len(data)
+            breaks += data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+            breaks -= previous == b"\r" and data[:1] == b"\n"  # a \r\n cut between two reads
+            previous = data[-1:]
+    return breaks

@@ -1,0 +1,90 @@
+"""Emitting a finished cluster's texts: ids and evidence entries masked in batches and byte-bounded.
+
+Raw ids and raw candidate entries live only in the accumulator's memory; only what survives the bounds is
+masked, in a few ``mask`` calls over joined batches (verified, else value by value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .bounds import MAX_CLUSTER_BYTES, MAX_EVIDENCE_EXCERPT_BYTES, bounded_metadata, truncate
+from .models import AFFECTED_KEYS, EvidenceEntry, Finding
+from .redact import mask
+
+AFFECTED_BUDGET = MAX_CLUSTER_BYTES // 2  # ids may take half the cluster; evidence needs the rest
+_MASK_BATCH = 2048
+
+
+def masked_ids(ids: tuple[set[str], ...], omitted: dict[str, int]) -> dict[str, tuple[str, ...]]:
+    """Sorted masked id lists; the longest are first cut (by raw bytes) to the ids budget, counted in omitted."""
+    lists = {name: sorted(ids[index]) for index, name in enumerate(AFFECTED_KEYS)}
+    sizes = {name: sum(len(value.encode()) + 3 for value in values) for name, values in lists.items()}
+    total = sum(sizes.values())
+    for name in sorted(lists, key=lambda item: (-len(lists[item]), item)):
+        if total <= AFFECTED_BUDGET:
+            break
+        allowed, kept, used = AFFECTED_BUDGET - (total - sizes[name]), 0, 0
+        for value in lists[name]:
+            used += len(value.encode()) + 3
+            if used > allowed:
+                break
+            kept += 1
+        omitted[name] = omitted.get(name, 0) + len(lists[name]) - kept
+        total -= sizes[name] - sum(len(value.encode()) + 3 for value in lists[name][:kept])
+        lists[name] = lists[name][:kept]
+    return {name: tuple(sorted(set(mask_many(values)))) for name, values in lists.items()}
+
+
+def masked_entries(entries: list[dict[str, Any]]) -> tuple[EvidenceEntry, ...]:
+    """Mask every text of the kept entries in one batch, then bound excerpt and metadata."""
+    texts: list[str] = []
+    for entry in entries:
+        texts += [entry["ref"], entry["kind"], entry["excerpt"], *entry["metadata"].values()]
+        texts += [value for values in entry["affected"].values() for value in values]
+    masked = iter(mask_many(texts))
+    finished = []
+    for entry in entries:
+        ref, kind, excerpt = next(masked), next(masked), next(masked)
+        metadata = {name: next(masked) for name in entry["metadata"]}
+        affected = {name: tuple(next(masked) for _ in values) for name, values in entry["affected"].items()}
+        finished.append(
+            EvidenceEntry(
+                source=entry["source"],
+                ref=ref,
+                kind=kind,
+                excerpt=truncate(excerpt, MAX_EVIDENCE_EXCERPT_BYTES),
+                metadata=bounded_metadata(metadata),
+                affected=affected,
+            )
+        )
+    return tuple(finished)
+
+
+def mask_many(values: Sequence[str]) -> list[str]:
+    """``mask`` of each value, in one call per batch: joined by newlines, split back, checked, else one by one."""
+    masked: list[str] = []
+    for start in range(0, len(values), _MASK_BATCH):
+        batch = values[start : start + _MASK_BATCH]
+        joined = mask("\n".join(batch)).split("\n")
+        if len(joined) == len(batch) and not any("\n" in value or "\r" in value for value in batch):
+            masked.extend(joined)
+        else:  # a rule crossed or removed a separator: fall back to the exact per-value form
+            masked.extend(mask(value) for value in batch)
+    return masked
+
+
+def evidence_entry(finding: Finding, pairs: list[tuple[int, str]]) -> dict[str, Any]:
+    """The report's evidence entry of a finding: every text masked, the excerpt and metadata bounded."""
+    affected: dict[str, list[str]] = {}
+    for index, value in pairs:
+        affected.setdefault(AFFECTED_KEYS[index], []).append(value)
+    return {
+        "source": finding.source,
+        "ref": mask(finding.ref),
+        "kind": mask(finding.kind),
+        "excerpt": truncate(mask(finding.excerpt), MAX_EVIDENCE_EXCERPT_BYTES),
+        "metadata": bounded_metadata({name: mask(value) for name, value in finding.metadata.items()}),
+        "affected": affected,
+    }

@@ -23,7 +23,7 @@ from trace_harness.evidence.actions_log import (
     physical_lines,
     read_actions_log,
 )
-from trace_harness.evidence.actions_rootcause import better, candidate
+from trace_harness.evidence.actions_rootcause import PATTERNS, better, candidate, rank_line
 from trace_harness.evidence.base import ReaderOptions
 from trace_harness.models import Finding
 
@@ -331,3 +331,26 @@ def test_real_log_root_causes(name: str, needle: str, kind: str) -> None:
 def test_pattern_table_rows(line: str, pattern: str | None) -> None:
     found = candidate(1, "", line)
     assert (found.pattern if found else None) == pattern
+
+
+def _rank_without_gate(text: str) -> str | None:
+    body = text.removeprefix("##[error]")
+    row = next((row for row in PATTERNS if row.regex.search(body)), None)
+    return row.name if row else ("annotation" if body is not text else None)
+
+
+def test_rows_without_needles_are_anchored_at_the_line_start() -> None:
+    for row in PATTERNS:
+        assert row.needles or row.regex.pattern.startswith("^"), row.name
+
+
+@pytest.mark.parametrize("source", ["fixtures", "real"])
+def test_needle_gate_never_changes_a_rank(source: str) -> None:
+    paths = sorted(FIXTURES.glob("*.txt")) if source == "fixtures" else sorted(REAL_LOGS.glob("*.txt"))[:12]
+    if not paths:
+        pytest.skip("shared sample logs not present")
+    for path in paths:
+        for raw in path.read_bytes().splitlines():
+            text = parse_line(1, decode(raw), False).text
+            found = rank_line(text)
+            assert (found.name if found else None) == _rank_without_gate(text), text

@@ -23,26 +23,53 @@ class Pattern:
     regex: re.Pattern[str]
     rank: int
     tiebreak: TieBreak = "first"
+    # Substrings one of which every match contains; empty only for rows anchored at the line start.
+    needles: tuple[str, ...] = ()
 
 
-def _p(name: str, regex: str, rank: int, tiebreak: TieBreak = "first") -> Pattern:
-    return Pattern(name, re.compile(regex), rank, tiebreak)
+def _p(name: str, regex: str, rank: int, tiebreak: TieBreak = "first", needles: tuple[str, ...] = ()) -> Pattern:
+    return Pattern(name, re.compile(regex), rank, tiebreak, needles)
 
 
 # First match wins, so narrower rows come before the broad rows of a lower rank.
 PATTERNS: tuple[Pattern, ...] = (
     # Listed first so they shadow broader rows: wrappers only report a child's failure, the child's error is better.
-    _p("wrapper", r"CalledProcessError|failed with exit code \d+|returned non-zero exit status|exit status \d+$", 6),
+    _p(
+        "wrapper",
+        r"CalledProcessError|failed with exit code \d+|returned non-zero exit status|exit status \d+$",
+        6,
+        needles=("CalledProcessError", "exit code", "exit status"),
+    ),
     # Rank 0: causes that name exactly what is missing, out of memory, or refused.
-    _p("missing_module", r"\b(?:ModuleNotFoundError|ImportError): |\bNo module named |Cannot find module '", 0),
-    _p("oom", r"\bMemoryError\b|[Oo]ut of memory|OOMKilled|JavaScript heap out of memory", 0),
-    _p("permission", r"Permission to \S+ denied to|Resource not accessible by integration|403 Forbidden", 0),
+    _p(
+        "missing_module",
+        r"\b(?:ModuleNotFoundError|ImportError): |\bNo module named |Cannot find module '",
+        0,
+        needles=("Error: ", "No module named", "Cannot find module"),
+    ),
+    _p("oom", r"\bMemoryError\b|[Oo]ut of memory|OOMKilled", 0, needles=("emory", "OOMKilled")),
+    _p(
+        "permission",
+        r"Permission to \S+ denied to|Resource not accessible by integration|403 Forbidden",
+        0,
+        needles=("Permission to", "Resource not accessible", "403 Forbidden"),
+    ),
     # Rank 1: a missing command; below rank 0 because scripts often probe for optional tools.
-    _p("command_not_found", r"[Cc]ommand not found\b|^\S*sh: (?:\d+: |line \d+: )?\S+: not found$", 1),
-    _p("command_not_found", r"is not recognized as an internal or external command", 1),
+    _p(
+        "command_not_found",
+        r"[Cc]ommand not found\b|^\S*sh: (?:\d+: |line \d+: )?\S+: not found$",
+        1,
+        needles=("not found",),
+    ),
+    _p("command_not_found", r"is not recognized as an internal or external", 1, needles=("is not recognized",)),
     # Rank 2: a tool reported its own error in its own words.
-    _p("rust_error", r"\berror\[E\d{4}\]", 2),
-    _p("compile_error", r"\berror TS\d+:|: (?:fatal )?error(?: [A-Z]+\d+)?: |^error: |^Type error: ", 2),
+    _p("rust_error", r"\berror\[E\d{4}\]", 2, needles=("error[E",)),
+    _p(
+        "compile_error",
+        r"\berror TS\d+:|: (?:fatal )?error(?: [A-Z]+\d+)?: |^error: |^Type error: ",
+        2,
+        needles=("error",),
+    ),
     _p(
         "source_error",
         r"^\S+\.(?:go|c|cc|cpp|h|hpp|rs|swift|kt|java|py|[cm]?[jt]sx?):\d+:\d+: (?!(?:warning|note|info)\b)\S",
@@ -51,22 +78,37 @@ PATTERNS: tuple[Pattern, ...] = (
     _p("lint_rule", r"^[A-Z]{1,4}\d{2,4} (?:\[\*\] )?\S", 2),  # ruff's full format: `F401 [*] message`
     _p("exception", r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?::\s|$)", 2),
     _p("go_panic", r"^panic: |^fatal error: ", 2),
-    _p("npm_error", r"^npm (?:ERR!|error) |\bERR_PNPM_\w+", 2),
+    _p("npm_error", r"^npm (?:ERR!|error) |\bERR_PNPM_\w+", 2, needles=("npm ", "ERR_PNPM_")),
     _p("git_fatal", r"^fatal: ", 2),
     _p("cmake_error", r"^CMake Error\b", 2),
-    _p("crash", r"Segmentation fault|core dumped|Aborted \(core", 2),
+    _p(
+        "crash",
+        r"Segmentation fault|core dumped|Aborted \(core",
+        2,
+        needles=("Segmentation fault", "core dumped", "Aborted (core"),
+    ),
     # Rank 3: a test failed; the set of failures is stable across runs, their order is not.
     _p("pytest_failed", r"^(?:FAILED|ERROR) \S+::\S+", 3, "min"),
     _p("go_test_failed", r"^\s*--- FAIL: \S+", 3, "min"),
     _p("jest_failed", r"^\s*● .+ › .+", 3, "min"),
     _p("js_suite_failed", r"^\s*FAIL\s+\S+\.(?:[cm]?[jt]sx?)\b", 3, "min"),
-    _p("test_timeout", r"Test timeout of \d+ms exceeded|Test timed out in \d+ms", 3, "min"),
+    _p("test_timeout", r"Test timeout of \d+ms exceeded|Test timed out in \d+ms", 3, "min", ("Test time",)),
     _p("dotnet_failed", r"^\s*Failed \S+ \[\d", 3, "min"),
     _p("playwright_failed", r"^\s*[✘✕×]\s+\S.*", 3, "min"),
     # Rank 4: errors without a tool-specific shape; the earliest one is usually the cause.
-    _p("generic_error", r"\b(?:Error|ERROR|error):\s|^E: |: No such file or directory$", 4),
+    _p(
+        "generic_error",
+        r"\b(?:Error|ERROR|error):\s|^E: |: No such file or directory$",
+        4,
+        needles=("rror:", "RROR:", "E: ", "No such file"),
+    ),
     # Rank 5: build summaries that say only that something failed.
-    _p("build_failed", r"BUILD FAILED|^FAILED: |\*\*\* \[.*\] Error \d+|Tests? failed|[1-9]\d* failed\b", 5),
+    _p(
+        "build_failed",
+        r"BUILD FAILED|^FAILED: |\*\*\* \[.*\] Error \d+|Tests? failed|[1-9]\d* failed\b",
+        5,
+        needles=("FAILED", "] Error ", "failed"),
+    ),
 )
 
 _ANNOTATION = "##[error]"
@@ -92,10 +134,21 @@ class Candidate:
         return self.text.removeprefix(_ANNOTATION).strip()
 
 
+# A cheap gate that most lines fail: the anchored rows tried at the line start only, and the others' needles.
+_ANCHORED = re.compile("|".join(f"(?:{row.regex.pattern})" for row in PATTERNS if not row.needles))
+_NEEDLES = tuple(sorted({needle for row in PATTERNS for needle in row.needles}))
+
+
+def might_match(body: str) -> bool:
+    return _ANCHORED.match(body) is not None or any(needle in body for needle in _NEEDLES)
+
+
 def rank_line(text: str) -> Pattern | None:
     """The first pattern ``text`` (annotation marker removed) matches, else the annotation row, or None."""
     body = text.removeprefix(_ANNOTATION)
-    found = next((pattern for pattern in PATTERNS if pattern.regex.search(body)), None)
+    found = None
+    if might_match(body):
+        found = next((row for row in PATTERNS if row.regex.search(body)), None)
     return found or (ANNOTATION if body is not text else None)
 
 

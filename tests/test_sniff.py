@@ -84,24 +84,29 @@ def test_iter_evidence_walks_sorted_once_and_skips_hidden(tmp_path: Path) -> Non
     (tmp_path / "b" / "job.txt").write_bytes((ACTIONS_FIXTURES / "cancelled.txt").read_bytes())
     (tmp_path / "a.jsonl").write_text('{"type": "x"}\n')
     (tmp_path / "z.zip").write_bytes(zip_bytes())
-    (tmp_path / "notes.md").write_text("# hello\n")
+    (tmp_path / "README.md").write_text("# documentation beside the evidence\n")
+    (tmp_path / "notes.txt").write_text("prose\n")
     walked = list(iter_evidence([tmp_path, tmp_path / "a.jsonl"]))
     assert [(path.relative_to(tmp_path).as_posix(), kind) for path, kind in walked] == [
         ("a.jsonl", "jsonl"),
         ("b/job.txt", "actions_log"),
-        ("notes.md", None),
+        ("notes.txt", None),
         ("z.zip", "artifact"),
     ]
 
 
 def test_group_by_kind_counts_unknown_and_non_evidence_files(tmp_path: Path) -> None:
     (tmp_path / "job.txt").write_bytes((ACTIONS_FIXTURES / "cancelled.txt").read_bytes())
-    (tmp_path / "notes.md").write_text("# hello\n")
+    (tmp_path / "notes.txt").write_text("prose\n")
     (tmp_path / "report.json").write_text(json.dumps({"schema_version": "trace-harness-report/v3"}))
     grouped, problems = group_by_kind([tmp_path, tmp_path / "missing.txt"])
     assert grouped == {"actions_log": [tmp_path / "job.txt"]}
     reasons = sorted((Path(p.path).name, p.reason) for p in problems)
-    assert reasons == [("missing.txt", "unreadable"), ("notes.md", "unrecognized_format"), ("report.json", "no_reader")]
+    assert reasons == [
+        ("missing.txt", "unreadable"),
+        ("notes.txt", "unrecognized_format"),
+        ("report.json", "no_reader"),
+    ]
 
 
 @pytest.mark.skipif(not (SHARED / "data").exists(), reason="shared sample data not present")
@@ -128,7 +133,7 @@ def test_report_cli_reads_typed_flags_and_evidence_folders(tmp_path: Path, capsy
     folder = tmp_path / "evidence"
     folder.mkdir()
     (folder / "job.txt").write_bytes((ACTIONS_FIXTURES / "pytest_module_missing.txt").read_bytes())
-    (folder / "notes.md").write_text("# not evidence\n")
+    (folder / "notes.txt").write_text("not evidence\n")
     jest = str(ACTIONS_FIXTURES / "jest_order_*.txt")
     out = tmp_path / "report.json"
     assert main(["report", "--evidence", str(folder), "--actions-log", jest, "--json-out", str(out)]) == 0

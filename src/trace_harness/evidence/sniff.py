@@ -58,6 +58,8 @@ _ACTIONS_RE = re.compile(rb"^(?:[^\t\n]*\t[^\t\n]*\t)?(?:\xef\xbb\xbf)?\d{4}-\d\
 _WORKER_RE = re.compile(rb"^\d{4}/\d\d/\d\d[ \t]+\d\d:\d\d:\d\d(?:\.\d+)?[ \t]+.*\bevent=", re.MULTILINE)
 _JUNIT_RE = re.compile(rb"<testsuites?[\s>/]")
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
+# Documentation beside evidence in a folder (a README) is skipped in walks, not counted as a problem.
+DOC_SUFFIXES = frozenset({".md", ".rst"})
 
 
 def sniff(head: bytes, name: str = "") -> str | None:
@@ -131,7 +133,7 @@ def sniff_path(path: Path) -> str | None:
 def iter_evidence(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
     """Every file under ``paths`` once, in a fixed order, with its kind (None = unknown, or ``UNREADABLE``).
 
-    Folders are walked recursively in sorted order; hidden files and folders are skipped.
+    Folders are walked recursively in sorted order; hidden files and folders and documentation are skipped.
     """
     seen: set[Path] = set()
     for path in paths:
@@ -170,7 +172,7 @@ def _files(path: Path) -> Iterator[Path]:
         return
     for file in sorted(path.rglob("*")):
         hidden = any(part.startswith(".") for part in file.relative_to(path).parts)
-        if file.is_file() and not hidden:
+        if file.is_file() and not hidden and file.suffix.lower() not in DOC_SUFFIXES:
             yield file
 
 

@@ -73,24 +73,22 @@ def evidence_key(timestamp: str, ref: str) -> EvidenceKey:
     return (timestamp, ref, -1, ref)
 
 
-@dataclass(slots=True)
 class _Candidate:
     """An evidence entry waiting in a cluster heap; ordered so the heap top is the largest key."""
 
-    key: EvidenceKey
-    run: str
-    text: str  # the entry's compact JSON: its size, and the tie-break when two entries share a key
-    entry: dict[str, Any]
+    __slots__ = ("entry", "key", "rank", "run", "size", "text")
 
-    @property
-    def size(self) -> int:
-        return len(self.text.encode())
+    def __init__(self, key: EvidenceKey, run: str, text: str, entry: dict[str, Any]) -> None:
+        self.key, self.run, self.entry = key, run, entry
+        self.text = text  # the entry's compact JSON: its size, and the tie-break when two entries share a key
+        self.size = len(text.encode())
+        self.rank = (key, text)  # heap comparisons run often: built once, not per comparison
 
     def order(self) -> tuple[EvidenceKey, str]:
-        return (self.key, self.text)
+        return self.rank
 
     def __lt__(self, other: _Candidate) -> bool:
-        return self.order() > other.order()
+        return self.rank > other.rank
 
     def __reduce__(self) -> tuple[type[_Candidate], tuple[Any, ...]]:
         return (_Candidate, (self.key, self.run, self.text, self.entry))  # a plain call: fast to unpickle

@@ -19,22 +19,24 @@ Handler = Callable[[argparse.Namespace], int]
 COMMAND_MODULES = ("report_cmd", "manifest_cmd", "run_cmd")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI parser; ``only`` (a command name) registers just that command, so the others are not imported."""
     parser = argparse.ArgumentParser(
         prog="trace-harness",
         description="Turn recurring CI and agent failures into deduplicated, human-gated tracking issues.",
     )
     parser.add_argument("--version", action="version", version=f"trace-harness {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if only is None else (f"{only}_cmd",):
         module = __import__(f"{__name__}.{name}", fromlist=["register"])
         module.register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command(arguments))
+    args = parser.parse_args(arguments)
     handler: Handler = args.handler
     try:
         return handler(args)
@@ -46,6 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if isinstance(exc, FileNotFoundError | IsADirectoryError | PermissionError) else 1
     except KeyboardInterrupt:
         return 130
+
+
+def _command(arguments: Sequence[str]) -> str | None:
+    """The command named first, when it is one of ours (top-level flags such as --help need them all)."""
+    first = arguments[0] if arguments else ""
+    return first if f"{first}_cmd" in COMMAND_MODULES else None
 
 
 if __name__ == "__main__":

@@ -354,3 +354,23 @@ def test_needle_gate_never_changes_a_rank(source: str) -> None:
             text = parse_line(1, decode(raw), False).text
             found = rank_line(text)
             assert (found.name if found else None) == _rank_without_gate(text), text
+
+
+def _log(lines: list[str]) -> bytes:
+    return "".join(f"2026-01-01T00:00:{n % 60:02d}.0000000Z {line}\n" for n, line in enumerate(lines)).encode()
+
+
+def test_step_failing_without_output_roots_at_its_exit_line() -> None:
+    [finding] = read(_log(["##[group]Run timeout 1 sleep 5", "timeout 1 sleep 5", "##[endgroup]", EXIT_124]))
+    assert finding.ref == "job.txt:4"
+    assert finding.metadata["exit_code"] == "124"
+    assert finding.excerpt.splitlines()[-1] == EXIT_124
+
+
+def test_log_cut_off_inside_a_failing_step_is_reported_as_incomplete() -> None:
+    [finding] = read(_log(["##[group]Run go test ./...", "##[endgroup]", "--- FAIL: TestLong (2.93s)"]))
+    assert finding.metadata["incomplete_log"] == "true"
+    assert read(_log(["##[group]Run go test ./...", "##[endgroup]", "ok", "Cleaning up orphan processes"])) == []
+
+
+EXIT_124 = "##[error]Process completed with exit code 124."

@@ -81,6 +81,8 @@ class Step:
     terminal: Candidate | None = None
     terminal_kind: str = ""
     terminal_before: tuple[str, ...] = ()
+    exit_line: Candidate | None = None  # the root of last resort: a step that failed without printing
+    exit_before: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -235,6 +237,7 @@ def _observe_marker(job: Job, line: LogLine) -> None:
         return
     if exit_code := _EXIT_CODE_RE.match(text):
         step.exit_code = exit_code.group(1)
+        step.exit_line, step.exit_before = fallback(line.line_no, line.timestamp, text), tuple(job.recent)
     elif terminal := _terminal_kind(text):
         _note_terminal(job, terminal, line)
     else:
@@ -271,7 +274,7 @@ def _close_step(job: Job, at_end: bool) -> Iterator[Finding]:
     if not (step.failed or incomplete):
         return
     metadata = _step_metadata(job, incomplete)
-    roots = [(root, "step_failure")] if (root := step.best or step.last_output) else []
+    roots = [(root, "step_failure")] if (root := step.best or step.last_output or step.exit_line) else []
     if step.terminal is not None:
         # Two root causes only when the step shows a real error besides the deadline or cancellation.
         real = [(r, kind) for r, kind in roots if r.rank < REAL_ERROR_RANK]
@@ -321,6 +324,8 @@ def _finding(job: Job, root: Candidate, kind: str, metadata: dict[str, str]) -> 
 def _window(step: Step, root: Candidate) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if step.best is root:
         return step.before, tuple(step.after)
+    if step.exit_line is root:
+        return step.exit_before, ()
     return (step.terminal_before, ()) if step.terminal is root else ((), ())
 
 

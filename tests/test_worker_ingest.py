@@ -1,0 +1,140 @@
+"""The worker-log bulk path (`evidence.worker_scan`): same clusters as the generic reader, byte-identical
+reports with one or two processes, and a golden report of a small generated log."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from golden_files import assert_golden
+from trace_harness.cluster import ClusterAccumulator
+from trace_harness.config import Config
+from trace_harness.evidence import worker_scan
+from trace_harness.evidence.base import ReaderOptions
+from trace_harness.evidence.worker_log import read_worker_log
+from trace_harness.models import Finding
+from trace_harness.pipeline import collect_report
+from trace_harness.report import report_json
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATOR = ROOT / "bench" / "gen_worker_log.py"
+FIXTURES = Path(__file__).parent / "fixtures" / "worker"
+
+KINDS = ["runner_timeout", "turn_input_required", "unsupported_tool_call", "malformed", "runner_end", "phase"]
+MESSAGES = ['msg="runner failed"', 'msg="Runner FAILED now"', 'msg="ok"', 'msg="x payload=map[pr:5"', ""]
+PAYLOADS = [
+    "",
+    " payload=map[ok:false error:exit status 1]",
+    " payload=map[elapsed_ms:5 model:m session_id:ps-1 pr_url:https://x/pull/9 output_head:x]",
+    ' payload=map[raw:{"a":',
+    " payload=notamap",
+    " payload=map[method:approval params:{}]",
+]
+
+CANONICAL_HEADS = [
+    ["task_id=run-1", "issue_id=issue-2"],
+    ["task_id=run-1", "issue_id=issue-2", "issue_identifier=GH-2"],
+    ["task_id=run-5", "issue_id=issue-2", "session_id=s-3"],
+    ["task_id=run-1", "issue_id=issue-6", "issue_identifier=GH-6", "session_id=s-3"],
+]
+
+
+def generated_log(directory: Path, records: int, seed: int) -> Path:
+    out = directory / "worker.log"
+    subprocess.run([sys.executable, str(GENERATOR), str(out), str(records), str(seed)], check=True)
+    return out
+
+
+def report_text(paths: list[Path], *, processes_from: int) -> str:
+    """The report JSON with the two-process split used from ``processes_from`` bytes on."""
+    original = worker_scan.PARALLEL_MIN_BYTES
+    worker_scan.PARALLEL_MIN_BYTES = processes_from
+    try:
+        return report_json(collect_report({"worker_log": paths}, Config(), generated_at="2026-01-01T00:00:00Z"))
+    finally:
+        worker_scan.PARALLEL_MIN_BYTES = original
+
+
+def test_generated_log_report_matches_golden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    generated_log(tmp_path, 800, 5)
+    monkeypatch.chdir(tmp_path)  # the report quotes the path as given: keep it relative and stable
+    assert_golden("worker/generated_800_seed5.json", report_text([Path("worker.log")], processes_from=1 << 60))
+
+
+def test_two_processes_give_a_byte_identical_report(tmp_path: Path) -> None:
+    log = generated_log(tmp_path, 3000, 11)
+    with log.open("ab") as handle:  # odd records and line breaks, so both halves meet the general parser
+        handle.write((FIXTURES / "mixed.log").read_bytes() + (FIXTURES / "crlf_invalid_utf8.log").read_bytes())
+    one = report_text([log, FIXTURES / "mixed.log"], processes_from=1 << 60)
+    assert one == report_text([log, FIXTURES / "mixed.log"], processes_from=0)
+    assert '"occurrences"' in one
+
+
+def clusters_both_ways(data: bytes) -> tuple[list[object], list[object]]:
+    options = ReaderOptions()
+    generic = ClusterAccumulator()
+    for item in read_worker_log(io.BytesIO(data), "w.log", options):
+        assert isinstance(item, Finding)
+        generic.add(item)
+    bulk = ClusterAccumulator()
+    worker_scan.fold_worker_log(io.BytesIO(data), "w.log", options, bulk)
+    return list(generic.clusters()), list(bulk.clusters())
+
+
+record = st.tuples(
+    st.sampled_from(KINDS),
+    st.sampled_from(["2026/06/10 00:00:01", "2026/06/10 00:00:01.5", "2026/06/11 09:30:00"]),
+    st.sampled_from([" ", "\t"]),
+    st.one_of(
+        st.sampled_from(CANONICAL_HEADS),  # the bulk path's own shape, with and without the optional ids
+        st.lists(st.sampled_from(["task_id=run-1", "issue_id=issue-2", 'issue_identifier="GH-2"', "session_id=s-3",
+                                  "issue_identifier=GH-4", "session_id=ghp_" + "C" * 36, "pr_url=u", "x=a=b"]),
+                 max_size=5, unique=True),
+    ),
+    st.sampled_from(MESSAGES),
+    st.sampled_from(PAYLOADS),
+    st.sampled_from(["\n", "\r\n", "\r", "\n  continuation event=runner_timeout issue_id=fake\n"]),
+)  # fmt: skip
+
+
+def render_records(records: list[tuple[str, str, str, list[str], str, str, str]]) -> bytes:
+    lines = []
+    for kind, stamp, gap, fields, message, payload, end in records:
+        head = " ".join([f"event={kind}", *fields, *([message] if message else [])])
+        lines.append(f"{stamp}{gap}{head}{payload}{end}")
+    return "".join(lines).encode()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(record, max_size=25))
+def test_bulk_path_folds_what_the_generic_reader_yields(records: list[tuple[str, ...]]) -> None:
+    generic, bulk = clusters_both_ways(render_records(records))  # type: ignore[arg-type]
+    assert bulk == generic
+
+
+def test_canonical_records_fold_without_the_general_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    line = (
+        "2026/06/18 09:00:00 event=runner_timeout task_id=run-1 issue_id=issue-1 issue_identifier=GH-1 "
+        'session_id=s-1 msg="timeout" payload=map[elapsed_ms:5 output_head:x]\n'
+    )
+    parsed: list[int] = []
+    original = worker_scan.parse_record
+    monkeypatch.setattr(worker_scan, "parse_record", lambda *args: parsed.append(1) or original(*args))
+    accumulator = ClusterAccumulator()
+    worker_scan.fold_worker_log(io.BytesIO(line.encode() * 3000), "w.log", ReaderOptions(), accumulator)
+    (cluster,) = accumulator.clusters()
+    assert cluster.occurrences == 1 and len(cluster.evidence) < 3000
+    assert len(parsed) < 3000  # only entries that could still be kept were parsed
+
+
+def test_line_breaks_count_crlf_split_between_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "lines.log"
+    path.write_bytes(b"a\r\nb\rc\nd\r\ne")
+    monkeypatch.setattr(worker_scan, "_COUNT_CHUNK", 2)  # "a\r" | "\nb" | ...: the \r\n straddles a read
+    assert worker_scan._line_breaks(path, path.stat().st_size) == 4

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from golden_files import assert_golden
 from trace_harness.cluster import ClusterAccumulator
 from trace_harness.config import Config
-from trace_harness.evidence import worker_scan
+from trace_harness.evidence import worker_log, worker_scan
 from trace_harness.evidence.base import ReaderOptions
 from trace_harness.evidence.worker_log import read_worker_log
 from trace_harness.models import Finding
@@ -123,9 +123,13 @@ def test_canonical_records_fold_without_the_general_parser(monkeypatch: pytest.M
         "2026/06/18 09:00:00 event=runner_timeout task_id=run-1 issue_id=issue-1 issue_identifier=GH-1 "
         'session_id=s-1 msg="timeout" payload=map[elapsed_ms:5 output_head:x]\n'
     )
-    parsed: list[int] = []
-    original = worker_scan.parse_record
-    monkeypatch.setattr(worker_scan, "parse_record", lambda *args: parsed.append(1) or original(*args))
+    parsed: list[str] = []
+
+    def counting_parse(timestamp: str, text: str, path: str, line_no: int) -> Finding | None:
+        parsed.append(text)
+        return worker_log.parse_record(timestamp, text, path, line_no)
+
+    monkeypatch.setattr(worker_scan, "parse_record", counting_parse)
     accumulator = ClusterAccumulator()
     worker_scan.fold_worker_log(io.BytesIO(line.encode() * 3000), "w.log", ReaderOptions(), accumulator)
     (cluster,) = accumulator.clusters()

@@ -374,3 +374,11 @@ def test_log_cut_off_inside_a_failing_step_is_reported_as_incomplete() -> None:
 
 
 EXIT_124 = "##[error]Process completed with exit code 124."
+
+
+def test_commit_and_workflow_from_the_step_environment() -> None:
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    workflow_ref = "acme/app/.github/workflows/nightly.yml@refs/heads/main"
+    env = ["env:", f"  GITHUB_SHA: {sha}", f"  GITHUB_WORKFLOW_REF: {workflow_ref}"]
+    [finding] = read(_log(["##[group]Run make", *env, "##[endgroup]", "fatal: boom", "##[error]Process completed."]))
+    assert (finding.commit, finding.workflow) == (sha, "nightly.yml")

@@ -41,7 +41,8 @@ _ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\
 _EXIT_CODE_RE = re.compile(r"^##\[error\]Process completed with exit code (-?\d+)\.?")
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _HEAD_RE = re.compile(r"^HEAD is now at ([0-9a-f]{7,40})\b")
-_USES_RE = re.compile(r"^Uses: \S+?/\.github/workflows/([^@\s]+)@")
+_USES_RE = re.compile(r"^(?:Uses:|\s*GITHUB_WORKFLOW_REF:) \S+?/\.github/workflows/([^@\s]+)@")
+_ENV_SHA_RE = re.compile(r"^\s*GITHUB_SHA: ([0-9a-f]{40})$")
 _RUN_ID_RE = re.compile(r"(?:^|[/_!-])(?:logs?|runs?|run_logs)[_-](\d{6,})(?=\D|$)")
 _STEP_FILE_RE = re.compile(r"^\d+_(.+?)(?:\.txt|\.log)?$")
 _JOB_END = ("Cleaning up orphan processes",)
@@ -209,6 +210,8 @@ def _note_job_facts(job: Job, text: str) -> None:
     if job.expect_sha and (sha := _SHA_RE.match(text)):
         job.commit = sha.group(0)
     job.expect_sha = text.endswith("log -1 --format=%H") or text.endswith("log -1 --format='%H'")
+    if env_sha := _ENV_SHA_RE.match(text):
+        job.commit = env_sha.group(1)
     if not job.commit and (head := _HEAD_RE.match(text)):
         job.commit = head.group(1)
     if not job.workflow and (uses := _USES_RE.match(text)):

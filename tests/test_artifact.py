@@ -7,6 +7,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import SHARED
 from trace_harness.evidence.artifact import (
@@ -174,3 +176,30 @@ def test_real_archive_with_emoji_jobs_and_cancelled_playwright() -> None:
     assert all(finding.job.startswith("🧪 Testing ") for finding in findings)
     assert {finding.run for finding in findings} == {"42551283358"}
     assert len({finding.job for finding in findings}) == len(findings)
+
+
+@given(st.binary(max_size=3000))
+def test_arbitrary_bytes_never_crash_the_artifact_reader(data: bytes) -> None:
+    items = list(read_artifact(io.BytesIO(b"PK\x03\x04" + data), "x.zip", ReaderOptions()))
+    assert all(isinstance(item, Finding | EvidenceProblem) for item in items)
+
+
+@given(
+    st.dictionaries(
+        st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=30),
+        st.binary(max_size=300),
+        max_size=6,
+    )
+)
+def test_any_member_names_and_contents_end_as_findings_or_problems(members: dict[str, bytes]) -> None:
+    items = list(read_artifact(io.BytesIO(make_zip(members)), "x.zip", ReaderOptions()))
+    problems = [item for item in items if isinstance(item, EvidenceProblem)]
+    assert all(problem.path.startswith("x.zip!") for problem in problems)
+
+
+def test_corrupted_member_data_is_a_problem() -> None:
+    data = bytearray(make_zip({"0_job.txt": FAILING_LOG * 20}))
+    middle = len(data) // 2
+    data[middle : middle + 40] = b"\x00" * 40
+    _, problems = read(bytes(data))
+    assert problems and problems[0].reason in {"unreadable_member", "bad_archive"}

@@ -12,8 +12,10 @@ skipped, so each failure is read once. A member's display path is ``<zip display
 
 from __future__ import annotations
 
+import lzma
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -26,6 +28,17 @@ from .sniff import ARTIFACT, HEAD_BYTES, READERS, sniff
 
 _JOB_FILE_RE = re.compile(r"^\d+_(.+)\.txt$")
 _CHUNK_BYTES = 64 * 1024
+# What a corrupt, truncated or unsupported member raises while it is decompressed.
+_MEMBER_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    OSError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+)
 
 
 class ArtifactLimits(BaseModel):
@@ -148,7 +161,7 @@ def _read_member(
             yield from READERS[kind](capped, member_path, options)  # type: ignore[arg-type]
     except LimitExceeded as exc:
         yield _problem(member_path, exc.reason, exc.detail)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+    except _MEMBER_ERRORS as exc:
         yield _problem(member_path, "unreadable_member", f"{type(exc).__name__}: {exc}")
 
 

@@ -382,3 +382,11 @@ def test_commit_and_workflow_from_the_step_environment() -> None:
     env = ["env:", f"  GITHUB_SHA: {sha}", f"  GITHUB_WORKFLOW_REF: {workflow_ref}"]
     [finding] = read(_log(["##[group]Run make", *env, "##[endgroup]", "fatal: boom", "##[error]Process completed."]))
     assert (finding.commit, finding.workflow) == (sha, "nightly.yml")
+
+
+def test_gh_form_columns_and_path_parts_are_masked() -> None:
+    token = "ghp_" + "k3Tz8hLq2Wv9Xr4Nm7Bc1Dy6Fp0Gs5Hj2Ka"
+    lines = ["2026-01-01T00:00:00.0000000Z fatal: boom", "2026-01-01T00:00:01.0000000Z ##[error]Process completed."]
+    text = "".join(f"deploy {token}\tRun push {token}\t{line}\n" for line in lines)
+    [finding] = read(text.encode(), f"logs/{token}.txt")
+    assert token not in finding.job + finding.metadata["step"] + finding.run

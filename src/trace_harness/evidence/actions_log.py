@@ -71,6 +71,7 @@ class Step:
 
     name: str
     in_header: bool = False
+    column: str = ""  # gh form: the raw step column, to notice when it changes
     best: Candidate | None = None
     before: tuple[str, ...] = ()
     after: list[str] = field(default_factory=list)
@@ -112,7 +113,7 @@ class Job:
 def read_actions_log(stream: BinaryIO, display_path: str, options: ReaderOptions) -> Iterator[Item]:
     """Yield one root-cause ``Finding`` per failing step of an Actions job log."""
     del options  # Actions logs carry their own structure; no config applies yet
-    run, job_name, step_name = path_identity(display_path)
+    run, job_name, step_name = (mask(part) for part in path_identity(display_path))
     job = Job(display_path, run, job_name, Step(step_name or "Set up job"))
     gh_form: bool | None = None
     for line_no, raw in physical_lines(stream):
@@ -178,7 +179,7 @@ def _consume(job: Job, line: LogLine) -> Iterator[Finding]:
     _note_job_facts(job, line.text)
     if _opens_step(job, line):
         yield from _close_step(job, at_end=False)
-        job.step = Step(_step_name(line), in_header=line.text.startswith("##[group]Run "))
+        job.step = Step(_step_name(line), in_header=line.text.startswith("##[group]Run "), column=line.step)
     elif line.text in _JOB_END:
         yield from _close_step(job, at_end=False)
         job.ended = True
@@ -190,19 +191,19 @@ def _switch_job(job: Job, line: LogLine) -> Iterator[Finding]:
     """gh form: ``gh run view --log`` prints every job of a run; a new job column starts a new job."""
     if not job.ended:
         yield from _close_step(job, at_end=False)
-    job.column = job.job = line.job
-    job.step, job.ended, job.recent = Step(line.step), False, deque(maxlen=CONTEXT_LINES)
+    job.column, job.job = line.job, mask(line.job)  # columns are masked once, when they change
+    job.step, job.ended, job.recent = Step(mask(line.step), column=line.step), False, deque(maxlen=CONTEXT_LINES)
 
 
 def _opens_step(job: Job, line: LogLine) -> bool:
     if line.step:  # gh form: the step column is authoritative
-        return line.step != job.step.name
+        return line.step != job.step.column
     return line.text.startswith("##[group]Run ") or line.text == _POST_JOB
 
 
 def _step_name(line: LogLine) -> str:
     if line.step:
-        return line.step
+        return mask(line.step)
     return "Post job cleanup" if line.text == _POST_JOB else line.text.removeprefix("##[group]")
 
 

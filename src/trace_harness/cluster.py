@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ from .cluster_emit import AFFECTED_BUDGET as AFFECTED_BUDGET
 from .cluster_emit import evidence_entry as evidence_entry
 from .cluster_emit import mask_many as mask_many
 from .cluster_emit import masked_entries, masked_ids
+from .components import IdComponents
 from .models import AFFECTED_KEYS, Affected, Cluster, Finding
 from .redact import mask
 from .taxonomy import CLASS_INFO, WORKER_CLASSES, FailureClass, Severity
@@ -116,11 +117,9 @@ class _ClusterState:
     def __init__(self, seed: ClusterSeed, seed_key: EvidenceKey) -> None:
         self.seed, self.seed_key = seed, seed_key
         self.severity = Severity.NORMAL
-        self.ids: tuple[set[str], ...] = tuple(set() for _ in AFFECTED_KEYS)
         self.omitted: dict[str, int] = {}
-        self.component: dict[str, int] = {}  # union-find over id tokens, as labels: a find is one lookup
-        self.members: dict[int, list[str]] = {}
-        self.next_label = 0
+        self.components = IdComponents(len(AFFECTED_KEYS))  # the affected ids themselves, and their components
+        self.unlisted: tuple[set[str], ...] = tuple(set() for _ in AFFECTED_KEYS)  # joined, never recorded
         self.heap: list[_Candidate] = []
         self.heap_bytes = 0
         self.cut: tuple[EvidenceKey, str] | None = None  # the smallest entry ever evicted
@@ -148,56 +147,19 @@ class _ClusterState:
             self.heap_bytes -= evicted.size + 1
             self.cut = evicted.order()
 
-    def union(self, tokens: list[str]) -> None:
-        """Join the distinct ``id_tokens``' components; the smaller side is relabelled (O(log n) moves a token)."""
-        component = self.component
-        labels = list(map(component.get, tokens))  # C-level lookups: this runs once per finding
-        if None not in labels:
-            if labels.count(labels[0]) != len(labels):
-                self._merge(set(labels))  # type: ignore[arg-type]
-            return
-        known: set[int] = {label for label in labels if label is not None}
-        target = known.pop() if len(known) == 1 else self._merge(known)
-        kept = self.members[target]
-        for token, label in zip(tokens, labels, strict=True):
-            if label is None:
-                component[token] = target
-                kept.append(token)
-
-    def _merge(self, labels: set[int]) -> int:
-        """One component holding every given one (a new, empty one if none is given)."""
-        if not labels:
-            return self._new_component()
-        members, component = self.members, self.component
-        target = max(labels, key=lambda label: (len(members[label]), label))
-        for label in labels - {target}:
-            moved = members.pop(label)
-            component.update(dict.fromkeys(moved, target))
-            members[target].extend(moved)
-        return target
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Components cross a process boundary as their member lists only; the lookup is rebuilt from them."""
-        return {name: value for name, value in vars(self).items() if name != "component"}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        vars(self).update(state)
-        self.component = {}
-        for label, tokens in self.members.items():
-            self.component.update(dict.fromkeys(tokens, label))
-
     def absorb(self, other: _ClusterState) -> None:
         """Fold in another state of the same cluster (e.g. from a forked scan); the result is order-free."""
         if (other.seed_key, _seed_order(other.seed)) < (self.seed_key, _seed_order(self.seed)):
             self.seed, self.seed_key = other.seed, other.seed_key
         if other.severity is Severity.SEVERE:
             self.severity = Severity.SEVERE
-        for mine, theirs in zip(self.ids, other.ids, strict=True):
-            mine |= theirs
+        self.unlisted = tuple(
+            {value for value in mine | theirs if not self.listed(index, value) and not other.listed(index, value)}
+            for index, (mine, theirs) in enumerate(zip(self.unlisted, other.unlisted, strict=True))
+        )
         for name, count in other.omitted.items():
             self.omitted[name] = self.omitted.get(name, 0) + count
-        for tokens in other.members.values():
-            self.union(tokens)
+        self.components.absorb(other.components)
         self._absorb_evidence(other)
         self.findings += other.findings
         self.tokenless_inputs |= other.tokenless_inputs
@@ -217,14 +179,27 @@ class _ClusterState:
             if mine is None or first.order() < mine.order():
                 self.first_by_input[path] = first
 
-    def _new_component(self) -> int:
-        label = self.next_label
-        self.next_label += 1
-        self.members[label] = []
-        return label
+    def record(self, pairs: list[tuple[int, str]], *, listed: bool = True) -> None:
+        """Join one finding's ids; ``listed=False`` keeps ids not yet known out of the affected lists."""
+        if not listed:
+            unknown = [(index, value) for index, value in pairs if value not in self.components.label_of[index]]
+            self.components.join(pairs)
+            for index, value in unknown:
+                self.unlisted[index].add(value)
+            return
+        self.components.join(pairs)
+        if any(self.unlisted):
+            for index, value in pairs:
+                self.unlisted[index].discard(value)
 
-    def components(self) -> int:
-        return len(self.members)
+    def listed(self, index: int, value: str) -> bool:
+        return value in self.components.label_of[index] and value not in self.unlisted[index]
+
+    def ids(self) -> tuple[Collection[str], ...]:
+        """The affected id lists (raw)."""
+        tables = self.components.label_of
+        pairs = zip(tables, self.unlisted, strict=True)
+        return tuple(table.keys() - hidden if hidden else table.keys() for table, hidden in pairs)
 
 
 class ClusterAccumulator:
@@ -255,17 +230,15 @@ class ClusterAccumulator:
         if state is None:
             state = self._clusters[seed.cluster_id] = _ClusterState(seed, ("\uffff", "", 0, ""))
         for index, name in enumerate(AFFECTED_KEYS):
-            state.ids[index].update(str(value).strip() for value in affected.get(name, ()))
-            state.ids[index].discard("")
+            for value in affected.get(name, ()):
+                if text := str(value).strip():
+                    state.components.add_unjoined(index, text)
+                    state.unlisted[index].discard(text)
             if (count := int(omitted.get(name, 0) or 0)) > 0:
                 state.omitted[name] = state.omitted.get(name, 0) + count
 
-    def fold_worker(
-        self, cluster_id: str, timestamp: str, key: EvidenceKey, pairs: list[tuple[int, str]], tokens: list[str]
-    ) -> bool:
+    def fold_worker(self, cluster_id: str, timestamp: str, key: EvidenceKey, pairs: list[tuple[int, str]]) -> bool:
         """``add`` of a worker finding known by its fields only (no tracker); True when its entry may be kept.
-
-        ``tokens`` are ``id_tokens(pairs)``, which the caller can build without a loop.
 
         The caller then builds the Finding and passes it to ``offer_worker_entry``: most records never need one.
         """
@@ -277,10 +250,7 @@ class ClusterAccumulator:
             state.first_seen = timestamp
         if timestamp > state.last_seen:
             state.last_seen = timestamp
-        ids = state.ids
-        for index, value in pairs:
-            ids[index].add(value)
-        state.union(tokens)
+        state.record(pairs)
         first = state.first_by_input.get(key[1])
         return first is None or key <= first.key or not state.heap_full_below(key)
 
@@ -333,11 +303,8 @@ class ClusterAccumulator:
 
     @staticmethod
     def _record_ids(state: _ClusterState, pairs: list[tuple[int, str]], ref: str, record: bool) -> None:
-        if record:
-            for index, value in pairs:
-                state.ids[index].add(value)
         if pairs:
-            state.union(id_tokens(pairs))
+            state.record(pairs, listed=record)
         else:  # a finding with no ids at all counts once per input it came from
             state.tokenless_inputs.add(ref.rpartition(":")[0] or ref)
 
@@ -376,11 +343,11 @@ class ClusterAccumulator:
         dropped = state.findings - len(kept)
         if dropped > 0:
             omitted[EVIDENCE_OMITTED_KEY] = omitted.get(EVIDENCE_OMITTED_KEY, 0) + dropped
-        affected = Affected(**masked_ids(state.ids, omitted), omitted=omitted)
+        affected = Affected(**masked_ids(state.ids(), omitted), omitted=omitted)
         seed = state.seed
         flaky = self._tracker is not None and self._tracker.flaky(seed.cluster_id)
         systemic = self._tracker is not None and self._tracker.systemic(seed.cluster_id)
-        occurrences = state.components() + len(state.tokenless_inputs) + trimmed_id_count(state.omitted)
+        occurrences = state.components.count() + len(state.tokenless_inputs) + trimmed_id_count(state.omitted)
         return Cluster(
             id=seed.cluster_id,
             title=mask(seed.title),
@@ -397,11 +364,6 @@ class ClusterAccumulator:
             systemic=systemic,
             signature=mask(seed.signature),
         )
-
-
-def id_tokens(pairs: list[tuple[int, str]]) -> list[str]:
-    """Union-find tokens of id pairs: the list index keeps `5` as an issue apart from `5` as a run."""
-    return [f"{index}:{value}" for index, value in pairs]
 
 
 def _id_pairs(finding: Finding) -> list[tuple[int, str]]:

@@ -6,7 +6,7 @@ masked, in a few ``mask`` calls over joined batches (verified, else value by val
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from .bounds import MAX_CLUSTER_BYTES, MAX_EVIDENCE_EXCERPT_BYTES, bounded_metadata, truncate
@@ -17,7 +17,7 @@ AFFECTED_BUDGET = MAX_CLUSTER_BYTES // 2  # ids may take half the cluster; evide
 _MASK_BATCH = 2048
 
 
-def masked_ids(ids: tuple[set[str], ...], omitted: dict[str, int]) -> dict[str, tuple[str, ...]]:
+def masked_ids(ids: Sequence[Collection[str]], omitted: dict[str, int]) -> dict[str, tuple[str, ...]]:
     """Sorted masked id lists; the longest are first cut (by raw bytes) to the ids budget, counted in omitted."""
     lists = {name: sorted(ids[index]) for index, name in enumerate(AFFECTED_KEYS)}
     sizes = {name: sum(len(value.encode()) + 3 for value in values) for name, values in lists.items()}

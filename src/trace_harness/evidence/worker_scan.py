@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..cluster import ClusterAccumulator, evidence_key, id_tokens
+from ..cluster import ClusterAccumulator, evidence_key
 from .base import ReaderOptions
 from .worker_log import (
     _FAILURE_START_RE,
@@ -102,16 +102,11 @@ class _Scan:
             if "runner failed" not in text[match.start() : payload_at if payload else end].lower():
                 return True
             cluster = RUNNER_FAILURE
-        if identifier and session:
-            pairs = [(0, issue), (1, identifier), (3, task), (4, session)]
-            tokens = ["0:" + issue, "1:" + identifier, "3:" + task, "4:" + session]
-        else:
-            pairs = _pairs(match)
-            tokens = id_tokens(pairs)
+        pairs = [(0, issue), (1, identifier), (3, task), (4, session)] if identifier and session else _pairs(match)
         timestamp = self.to_iso.from_parts(*match.group(1, 2, 3, 4))
         ref = f"{self.path}:{line_no}"
         key = (timestamp, self.path, line_no, ref) if self.path else evidence_key(timestamp, ref)
-        if self.accumulator.fold_worker(cluster, timestamp, key, pairs, tokens):
+        if self.accumulator.fold_worker(cluster, timestamp, key, pairs):
             finding = parse_record(timestamp, text[match.start() : end], self.path, line_no)
             if finding is not None:
                 self.accumulator.offer_worker_entry(finding, key, pairs)

@@ -250,7 +250,10 @@ class ClusterAccumulator:
             state.first_seen = timestamp
         if timestamp > state.last_seen:
             state.last_seen = timestamp
-        state.record(pairs)
+        if any(state.unlisted):
+            state.record(pairs)
+        else:  # the usual case, one call less
+            state.components.join(pairs)
         first = state.first_by_input.get(key[1])
         return first is None or key <= first.key or not state.heap_full_below(key)
 

@@ -11,10 +11,11 @@ A large file is scanned as two line-aligned halves, the second in a forked proce
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import re
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from ..cluster import ClusterAccumulator, evidence_key
 from .base import ReaderOptions
@@ -75,6 +76,7 @@ class _Scan:
 
     def __init__(self, display_path: str, to_iso: _IsoConverter, accumulator: ClusterAccumulator) -> None:
         self.path, self.to_iso, self.accumulator = display_path, to_iso, accumulator
+        self.utc = to_iso.zone is None
 
     def chunk(self, text: str, line_no: int) -> int:
         """Fold the text's failure records; returns the line number after it."""
@@ -103,7 +105,10 @@ class _Scan:
                 return True
             cluster = RUNNER_FAILURE
         pairs = [(0, issue), (1, identifier), (3, task), (4, session)] if identifier and session else _pairs(match)
-        timestamp = self.to_iso.from_parts(*match.group(1, 2, 3, 4))
+        if self.utc:  # the default zone: no conversion, no call
+            timestamp = "{}-{}-{}T{}Z".format(*match.group(1, 2, 3, 4))
+        else:
+            timestamp = self.to_iso.from_parts(*match.group(1, 2, 3, 4))
         ref = f"{self.path}:{line_no}"
         key = (timestamp, self.path, line_no, ref) if self.path else evidence_key(timestamp, ref)
         if self.accumulator.fold_worker(cluster, timestamp, key, pairs):
@@ -147,16 +152,17 @@ def fold_worker_log_file(
         second_half = pool.submit(_scan_range, path, display_path, options, split, first_line)
         with path.open("rb") as stream:
             fold_worker_log(stream, display_path, options, accumulator, limit=split)
-        accumulator.merge(second_half.result())
+        for cluster_id, blob in sorted(second_half.result().items()):
+            accumulator.merge({cluster_id: pickle.loads(blob)})  # one cluster at a time keeps the peak low
 
 
-def _scan_range(path: Path, display_path: str, options: ReaderOptions, start: int, first_line: int) -> Any:
-    """The forked half: scan from ``start`` to the end into a fresh accumulator and hand back its state."""
+def _scan_range(path: Path, display_path: str, options: ReaderOptions, start: int, first_line: int) -> dict[str, bytes]:
+    """The forked half: scan from ``start`` to the end into a fresh accumulator; its state, pickled per cluster."""
     accumulator = ClusterAccumulator()
     with path.open("rb") as stream:
         stream.seek(start)
         fold_worker_log(stream, display_path, options, accumulator, first_line=first_line)
-    return accumulator.state()
+    return {cluster_id: pickle.dumps(state) for cluster_id, state in accumulator.state().items()}
 
 
 def _split_point(path: Path, size: int) -> tuple[int, int]:

@@ -390,3 +390,8 @@ def test_gh_form_columns_and_path_parts_are_masked() -> None:
     text = "".join(f"deploy {token}\tRun push {token}\t{line}\n" for line in lines)
     [finding] = read(text.encode(), f"logs/{token}.txt")
     assert token not in finding.job + finding.metadata["step"] + finding.run
+
+
+def test_per_step_archive_file_is_never_called_incomplete() -> None:
+    passing_step = _log(["--- FAIL: TestFlaky (0.10s)", "=== RUN   TestFlaky (retry)", "ok  pkg 1.2s"])
+    assert read(passing_step, "run.zip!test/5_Run tests.txt") == []

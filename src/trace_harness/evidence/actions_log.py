@@ -105,6 +105,7 @@ class Job:
     ended: bool = False
     last_timestamp: str = ""
     column: str = ""  # the gh-form job column being read
+    whole_job: bool = True  # False for an archive's per-step file, which never shows the job's end
     # Every line is masked as read, key blocks across lines included, so no kept window holds a raw secret.
     pem: PemTracker = field(default_factory=PemTracker)
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=CONTEXT_LINES))
@@ -114,7 +115,7 @@ def read_actions_log(stream: BinaryIO, display_path: str, options: ReaderOptions
     """Yield one root-cause ``Finding`` per failing step of an Actions job log."""
     del options  # Actions logs carry their own structure; no config applies yet
     run, job_name, step_name = (mask(part) for part in path_identity(display_path))
-    job = Job(display_path, run, job_name, Step(step_name or "Set up job"))
+    job = Job(display_path, run, job_name, Step(step_name or "Set up job"), whole_job=not step_name)
     gh_form: bool | None = None
     for line_no, raw in physical_lines(stream):
         text = decode(raw)
@@ -274,7 +275,8 @@ def _context(text: str) -> str:
 
 def _close_step(job: Job, at_end: bool) -> Iterator[Finding]:
     step = job.step
-    incomplete = at_end and not job.ended and step.best is not None and step.best.rank < REAL_ERROR_RANK
+    cut_off = at_end and job.whole_job and not job.ended
+    incomplete = cut_off and step.best is not None and step.best.rank < REAL_ERROR_RANK
     if not (step.failed or incomplete):
         return
     metadata = _step_metadata(job, incomplete)

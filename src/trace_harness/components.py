@@ -9,7 +9,7 @@ lookup; a join relabels the smaller side, so an id moves O(log n) times in all.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 Groups = tuple[list[str], ...]  # member ids per list index
 
@@ -31,10 +31,11 @@ class IdComponents:
         labels = [label_of[index].get(value) for index, value in pairs]
         if None not in labels:
             if labels.count(labels[0]) != len(labels):
-                self._merge({label for label in labels if label is not None})
+                self._merge(cast(set[int], set(labels)))
             return  # the usual case: every id already known, in one component
-        known = {label for label in labels if label is not None}
-        target = known.pop() if len(known) == 1 else self._merge(known)
+        known = set(labels)  # C-level, unlike a filtering comprehension: this runs for most findings
+        known.discard(None)
+        target = cast(int, known.pop()) if len(known) == 1 else self._merge(cast(set[int], known))
         kept = self.members[target]
         for (index, value), label in zip(pairs, labels, strict=True):
             if label is None:

@@ -1,0 +1,68 @@
+"""IdComponents: component counts match a plain graph search, whatever the order, split or pickling."""
+
+from __future__ import annotations
+
+import pickle
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trace_harness.components import IdComponents
+
+Finding = list[tuple[int, str]]
+findings = st.lists(
+    st.lists(st.tuples(st.integers(0, 2), st.sampled_from("abcdefgh")), min_size=1, max_size=4, unique_by=lambda p: p[0]),
+    max_size=30,
+)
+
+
+def reference_count(items: list[Finding]) -> int:
+    """Components of the graph whose nodes are (list, id) and whose edges join each finding's ids."""
+    neighbours: dict[tuple[int, str], set[tuple[int, str]]] = {}
+    for pairs in items:
+        for node in pairs:
+            neighbours.setdefault(node, set()).update(pairs)
+    seen: set[tuple[int, str]] = set()
+    count = 0
+    for node in neighbours:
+        if node in seen:
+            continue
+        count += 1
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(neighbours[current] - seen)
+    return count
+
+
+def built(items: list[Finding]) -> IdComponents:
+    components = IdComponents(3)
+    for pairs in items:
+        components.join(pairs)
+    return components
+
+
+@given(findings)
+def test_count_matches_a_graph_search(items: list[Finding]) -> None:
+    assert built(items).count() == reference_count(items)
+
+
+@given(findings, st.integers(0, 30))
+def test_two_pickled_halves_absorbed_count_like_one(items: list[Finding], cut: int) -> None:
+    first = built(items[:cut])
+    second = pickle.loads(pickle.dumps(built(items[cut:])))
+    first.absorb(second)
+    assert first.count() == reference_count(items)
+    assert {value for table in first.label_of for value in table} == {value for pairs in items for _, value in pairs}
+
+
+def test_unjoined_ids_are_listed_but_in_no_component() -> None:
+    components = IdComponents(2)
+    components.add_unjoined(0, "issue-1")
+    components.join([(0, "issue-1"), (1, "run-1")])
+    components.add_unjoined(1, "run-2")
+    restored = pickle.loads(pickle.dumps(components))
+    assert restored.count() == 1
+    assert restored.label_of[1]["run-2"] is None and restored.unjoined() == ([], ["run-2"])

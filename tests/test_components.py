@@ -10,10 +10,8 @@ from hypothesis import strategies as st
 from trace_harness.components import IdComponents
 
 Finding = list[tuple[int, str]]
-findings = st.lists(
-    st.lists(st.tuples(st.integers(0, 2), st.sampled_from("abcdefgh")), min_size=1, max_size=4, unique_by=lambda p: p[0]),
-    max_size=30,
-)
+pair = st.tuples(st.integers(0, 2), st.sampled_from("abcdefgh"))
+findings = st.lists(st.lists(pair, min_size=1, max_size=4, unique_by=lambda p: p[0]), max_size=30)
 
 
 def reference_count(items: list[Finding]) -> int:

@@ -3,13 +3,14 @@
 Usage: python bench/ingest.py [--runs 5] [--scale 10] [--records 400000]
 Data lives in bench/.data/ (gitignored). The input is /work/shared/bench/gen_worker_log.py's output when
 that generator exists, else bench/gen_worker_log.py's. ``--scale N`` also measures the same file repeated
-N times (same id space). Prints wall time (median of --runs), throughput and peak RSS per input.
+N times (same id space; deleted afterwards unless --keep). Prints wall time (median of --runs, process
+start to report written), throughput, and peak RSS of the CLI process and of its forked scan process.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import os
 import shutil
 import statistics
 import subprocess
@@ -41,28 +42,37 @@ def scaled(source: Path, factor: int) -> Path:
     return out
 
 
-def measure(log: Path) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one `trace-harness report` run, via /usr/bin/time when present."""
-    report = DATA / "report.json"
-    timer = shutil.which("time") or "/usr/bin/time"
-    command = [*CLI, "report", "--worker-log", str(log), "--json-out", str(report)]
-    if Path(timer).exists():
-        stats = DATA / "time.txt"
-        start = time.perf_counter()
-        subprocess.run([timer, "-f", "%M", "-o", str(stats), *command], check=True)
-        return time.perf_counter() - start, int(stats.read_text().split()[-1])
+# Runs the CLI in-process so that, once it returns, getrusage can tell this process's peak RSS apart from
+# the largest peak among its reaped children (the forked scan of the file's second half).
+_PROBE = (
+    "import resource, sys; from trace_harness.cli import main; code = main(sys.argv[2:]); "
+    "usage = resource.getrusage; open(sys.argv[1], 'w').write("
+    "f'{usage(resource.RUSAGE_SELF).ru_maxrss} {usage(resource.RUSAGE_CHILDREN).ru_maxrss}'); sys.exit(code)"
+)
+
+
+def measure(log: Path) -> tuple[float, int, int]:
+    """Wall seconds (process start to report written) and peak RSS in KiB of the CLI process and its worker."""
+    report, stats = DATA / "report.json", DATA / "rss.txt"
+    command = [sys.executable, "-c", _PROBE, str(stats), "report", "--worker-log", str(log), "--json-out", str(report)]
     start = time.perf_counter()
     subprocess.run(command, check=True)
-    return time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    wall = time.perf_counter() - start
+    main_rss, worker_rss = (int(value) for value in stats.read_text().split())
+    return wall, main_rss, worker_rss
 
 
 def bench(log: Path, runs: int) -> None:
     results = [measure(log) for _ in range(runs)]
-    wall = statistics.median(seconds for seconds, _ in results)
+    wall = statistics.median(seconds for seconds, _, _ in results)
     megabytes = log.stat().st_size / 1e6
-    peak = max(rss for _, rss in results) / 1024
-    print(f"{log.name}: {megabytes:.1f} MB, median wall {wall:.2f} s of {runs}, {megabytes / wall:.1f} MB/s, "
-          f"peak RSS {peak:.1f} MiB")  # fmt: skip
+    main_rss = max(main for _, main, _ in results) / 1024
+    worker_rss = max(worker for _, _, worker in results) / 1024
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"{log.name}: {megabytes:.1f} MB, median wall {wall:.2f} s of {runs} "
+          f"(min {min(r[0] for r in results):.2f}, max {max(r[0] for r in results):.2f}), "
+          f"{megabytes / wall:.1f} MB/s; peak RSS main {main_rss:.1f} MiB, worker {worker_rss:.1f} MiB, "
+          f"sum {main_rss + worker_rss:.1f} MiB; load average after: {load}")  # fmt: skip
 
 
 def main() -> None:
@@ -70,12 +80,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--scale", type=int, default=10, help="also bench the file repeated N times; 0 to skip")
     parser.add_argument("--records", type=int, default=400_000)
+    parser.add_argument("--keep", action="store_true", help="keep the scaled file in bench/.data/")
     args = parser.parse_args()
     DATA.mkdir(exist_ok=True)
     base = generate(args.records)
+    print(f"load average before: {', '.join(f'{value:.2f}' for value in os.getloadavg())}")
     bench(base, args.runs)
     if args.scale > 1:
-        bench(scaled(base, args.scale), args.runs)
+        big = scaled(base, args.scale)
+        try:
+            bench(big, args.runs)
+        finally:
+            if not args.keep:
+                big.unlink()  # ~860 MB: regenerated in seconds, not worth the disk
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -96,9 +97,8 @@ def test_zip_bomb_is_stopped_by_the_ratio_on_bytes_read() -> None:
 
 
 def test_member_cap_applies_to_bytes_actually_read_not_the_header_claim() -> None:
-    info = zipfile.ZipInfo("liar.txt")
-    info.file_size, info.compress_size = 10, 4000  # the header claims 10 bytes
-    stream = CappedStream(io.BytesIO(b"x\n" * 3000), info, Budget(ArtifactLimits(max_member_bytes=1000)))  # type: ignore[arg-type]
+    limits = ArtifactLimits(max_member_bytes=1000)  # a header claiming 10 bytes is never consulted here
+    stream = CappedStream(io.BytesIO(b"x\n" * 3000), 4000, Budget(limits))
     with pytest.raises(LimitExceeded) as raised:
         while stream.readline(100):
             pass
@@ -203,3 +203,50 @@ def test_corrupted_member_data_is_a_problem() -> None:
     data[middle : middle + 40] = b"\x00" * 40
     _, problems = read(bytes(data))
     assert problems and problems[0].reason in {"unreadable_member", "bad_archive"}
+
+
+def make_tar(members: dict[str, bytes], mode: str = "w:gz", links: tuple[str, ...] = ()) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode) as archive:  # type: ignore[call-overload]
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for name in links:
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            archive.addfile(link)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["w:gz", "w"])
+def test_tar_log_archive_reads_job_files_once(mode: str) -> None:
+    members = {"0_build.txt": FAILING_LOG, "build/3_Run pytest -q.txt": FAILING_LOG}
+    findings, problems = read(make_tar(members, mode))
+    assert [finding.ref.rsplit(":", 1)[0] for finding in findings] == ["art.zip!0_build.txt"]
+    assert problems == []
+
+
+def test_tar_unsafe_names_and_links_are_problems() -> None:
+    _, problems = read(make_tar({"../up.txt": FAILING_LOG}, links=("link.txt",)))
+    assert reasons(problems) == {"art.zip!../up.txt": "unsafe_member_name", "art.zip!link.txt": "unsupported_member"}
+
+
+def test_tar_bomb_is_refused_from_its_headers() -> None:
+    data = make_tar({"bomb.txt": b"0" * 20_000_000})
+    assert len(data) < 100_000
+    findings, problems = read(data)
+    assert findings == []
+    assert [problem.reason for problem in problems] == ["compression_ratio"]
+
+
+def test_neither_zip_nor_tar_is_a_bad_archive() -> None:
+    _, problems = read(b"\x1f\x8b not really gzip")
+    assert [problem.reason for problem in problems] == ["bad_archive"]
+
+
+@pytest.mark.skipif(not ARCHIVES.exists(), reason="shared log archives not present")
+def test_real_tar_gz_log_archive_of_a_successful_run_is_silent() -> None:
+    path = ARCHIVES / "ghalogs_pytables_run" / "log.tar.gz"
+    with path.open("rb") as stream:
+        assert list(read_artifact(stream, path.name, ReaderOptions())) == []

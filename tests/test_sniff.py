@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -142,3 +144,14 @@ def test_report_cli_reads_typed_flags_and_evidence_folders(tmp_path: Path, capsy
     assert [problem["reason"] for problem in report["evidence_problems"]] == ["unrecognized_format"]
     occurrences = sorted(cluster["occurrences"] for cluster in report["clusters"])
     assert occurrences == [1, 2]  # the two jest runs share one cluster
+
+
+def test_sniff_tar_and_tar_gz_are_artifacts() -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("0_build.txt")
+        info.size = 3
+        archive.addfile(info, io.BytesIO(b"abc"))
+    assert sniff(buffer.getvalue()[:512], "log.tar.gz") == "artifact"
+    assert sniff(gzip.decompress(buffer.getvalue())[:1024], "log.tar") == "artifact"
+    assert sniff(gzip.compress(b"plain text\n"), "notes.gz") is None

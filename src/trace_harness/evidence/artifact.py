@@ -29,7 +29,7 @@ from .sniff import ARTIFACT, HEAD_BYTES, READERS, sniff
 _JOB_FILE_RE = re.compile(r"^\d+_(.+)\.txt$")
 _CHUNK_BYTES = 64 * 1024
 # What a corrupt, truncated or unsupported member raises while it is decompressed.
-_MEMBER_ERRORS = (
+MEMBER_ERRORS = (
     zipfile.BadZipFile,
     zlib.error,
     lzma.LZMAError,
@@ -73,9 +73,9 @@ class Budget:
 class CappedStream:
     """A member stream that counts what it hands out and raises ``LimitExceeded`` at a cap."""
 
-    def __init__(self, raw: BinaryIO, info: zipfile.ZipInfo, budget: Budget) -> None:
+    def __init__(self, raw: BinaryIO, compressed: int, budget: Budget) -> None:
         self._raw = raw
-        self._compressed = max(info.compress_size, 1)
+        self._compressed = max(compressed, 1)
         self._budget = budget
         self.read_bytes = 0
 
@@ -119,10 +119,17 @@ def read_artifact(stream: BinaryIO, display_path: str, options: ReaderOptions) -
 def read_artifact_with(
     stream: BinaryIO, display_path: str, options: ReaderOptions, limits: ArtifactLimits
 ) -> Iterator[Item]:
+    head = stream.read(4)
+    stream.seek(0)
+    if not head.startswith(b"PK"):
+        from .artifact_tar import read_tar  # imported here: it builds on this module's caps and checks
+
+        yield from read_tar(stream, display_path, options, limits)
+        return
     try:
         archive = zipfile.ZipFile(stream)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        yield _problem(display_path, "bad_archive", str(exc))
+        yield problem(display_path, "bad_archive", str(exc))
         return
     with archive:
         yield from _read_members(archive, display_path, options, limits)
@@ -133,7 +140,7 @@ def _read_members(
 ) -> Iterator[Item]:
     members = [info for info in archive.infolist() if not info.is_dir()]
     if len(members) > limits.max_members:
-        yield _problem(display_path, "too_many_members", f"{len(members)} members; read the first {limits.max_members}")
+        yield problem(display_path, "too_many_members", f"{len(members)} members; read the first {limits.max_members}")
         members = members[: limits.max_members]
     skipped = duplicate_step_members([info.filename for info in members])
     budget = Budget(limits)
@@ -148,21 +155,21 @@ def _read_member(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, display_path: str, options: ReaderOptions, budget: Budget
 ) -> Iterator[Item]:
     member_path = f"{display_path}!{info.filename}"
-    if problem := _refusal(info, member_path, budget.limits):
-        yield problem
+    if refused := _refusal(info, member_path, budget.limits):
+        yield refused
         return
     try:
         kind = _sniff_member(archive, info)
         if kind is None or kind == ARTIFACT or kind not in READERS:
-            yield _kind_problem(member_path, kind)
+            yield kind_problem(member_path, kind)
             return
         with archive.open(info) as raw:
-            capped = CappedStream(raw, info, budget)  # type: ignore[arg-type]  # a ZipExtFile is a BinaryIO
+            capped = CappedStream(raw, info.compress_size, budget)  # type: ignore[arg-type]  # ZipExtFile: BinaryIO
             yield from READERS[kind](capped, member_path, options)  # type: ignore[arg-type]
     except LimitExceeded as exc:
-        yield _problem(member_path, exc.reason, exc.detail)
-    except _MEMBER_ERRORS as exc:
-        yield _problem(member_path, "unreadable_member", f"{type(exc).__name__}: {exc}")
+        yield problem(member_path, exc.reason, exc.detail)
+    except MEMBER_ERRORS as exc:
+        yield problem(member_path, "unreadable_member", f"{type(exc).__name__}: {exc}")
 
 
 def _sniff_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None:
@@ -172,11 +179,11 @@ def _sniff_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None
 
 def _refusal(info: zipfile.ZipInfo, member_path: str, limits: ArtifactLimits) -> EvidenceProblem | None:
     if not is_safe_name(info.filename):
-        return _problem(member_path, "unsafe_member_name", "absolute or parent-relative member name")
+        return problem(member_path, "unsafe_member_name", "absolute or parent-relative member name")
     if info.file_size > limits.max_member_bytes:
-        return _problem(member_path, "member_too_large", f"header claims {info.file_size} bytes")
+        return problem(member_path, "member_too_large", f"header claims {info.file_size} bytes")
     if info.flag_bits & 0x1:
-        return _problem(member_path, "encrypted_member", "encrypted members are not read")
+        return problem(member_path, "encrypted_member", "encrypted members are not read")
     return None
 
 
@@ -194,13 +201,13 @@ def duplicate_step_members(names: list[str]) -> set[str]:
     return {name for name in names if "/" in name and name.split("/", 1)[0] in jobs}
 
 
-def _kind_problem(member_path: str, kind: str | None) -> EvidenceProblem:
+def kind_problem(member_path: str, kind: str | None) -> EvidenceProblem:
     if kind == ARTIFACT:
-        return _problem(member_path, "nested_archive", "archives inside archives are not read")
+        return problem(member_path, "nested_archive", "archives inside archives are not read")
     if kind is None:
-        return _problem(member_path, "unrecognized_format", "no reader recognises this member")
-    return _problem(member_path, "no_reader", f"{kind} members are not read from archives")
+        return problem(member_path, "unrecognized_format", "no reader recognises this member")
+    return problem(member_path, "no_reader", f"{kind} members are not read from archives")
 
 
-def _problem(path: str, reason: str, detail: str) -> EvidenceProblem:
+def problem(path: str, reason: str, detail: str) -> EvidenceProblem:
     return EvidenceProblem(path=mask(path), reason=reason, detail=mask(detail))

@@ -13,6 +13,7 @@ import glob
 import importlib
 import json
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -64,7 +65,7 @@ DOC_SUFFIXES = frozenset({".md", ".rst"})
 
 def sniff(head: bytes, name: str = "") -> str | None:
     """The evidence kind of content starting with ``head``; None when no reader takes it."""
-    if head.startswith(_ZIP_MAGIC):
+    if head.startswith(_ZIP_MAGIC) or _is_tar(head):
         return ARTIFACT
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"{"):
@@ -74,6 +75,16 @@ def sniff(head: bytes, name: str = "") -> str | None:
     if any(_ACTIONS_RE.match(line) for line in text.split(b"\n", 2)[:2]):
         return ACTIONS_LOG  # the second line too: the first may carry a mangled byte-order mark
     return WORKER_LOG if _WORKER_RE.search(head) else None
+
+
+def _is_tar(head: bytes) -> bool:
+    """A tar archive, plain or gzip-compressed: the ustar magic at offset 257 of the (inflated) head."""
+    if head.startswith(b"\x1f\x8b"):
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 512)
+        except zlib.error:
+            return False
+    return head[257:262] == b"ustar"
 
 
 def _sniff_json(text: bytes, name: str) -> str | None:

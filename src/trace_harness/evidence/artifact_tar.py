@@ -13,6 +13,7 @@ import tarfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from ..models import EvidenceProblem
 from .artifact import (
     MEMBER_ERRORS,
     ArtifactLimits,
@@ -46,7 +47,7 @@ def read_tar(stream: BinaryIO, display_path: str, options: ReaderOptions, limits
 
 def _list_members(
     archive: tarfile.TarFile, display_path: str, compressed: int, limits: ArtifactLimits
-) -> tuple[list[tarfile.TarInfo], Item | None]:
+) -> tuple[list[tarfile.TarInfo], EvidenceProblem | None]:
     members: list[tarfile.TarInfo] = []
     try:
         while (member := archive.next()) is not None:
@@ -60,7 +61,7 @@ def _list_members(
 
 def _header_refusal(
     member: tarfile.TarInfo, display_path: str, compressed: int, limits: ArtifactLimits, count: int
-) -> Item | None:
+) -> EvidenceProblem | None:
     end = member.offset_data + member.size  # uncompressed bytes up to this member's end
     if count >= limits.max_members:
         return problem(display_path, "too_many_members", f"more than {limits.max_members}; read the first")

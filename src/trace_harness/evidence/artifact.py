@@ -1,5 +1,7 @@
 """Reader for zip artifacts: each member is streamed, sniffed and handed to the reader its content calls for.
 
+(Tar and tar.gz archives go to ``artifact_tar``, which applies the same caps and checks.)
+
 Members are never extracted. Hard caps apply to the member count, the bytes of each member, the total
 uncompressed bytes and the compression ratio, and they are enforced on the bytes actually decompressed,
 not only on what the zip's headers claim (a header can lie). Unsafe names (absolute, ``..``), nested

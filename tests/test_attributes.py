@@ -168,3 +168,30 @@ def test_parse_timestamp() -> None:
     assert parse_timestamp("2025-06-06T03:46:25.9586337Z") == datetime(2025, 6, 6, 3, 46, 25, 958633, tzinfo=UTC)
     assert parse_timestamp("2025-06-06 03:46:25") == datetime(2025, 6, 6, 3, 46, 25, tzinfo=UTC)
     assert parse_timestamp("yesterday") is None
+
+
+def test_agent_worker_events_without_a_job_are_never_systemic() -> None:
+    from datetime import timedelta
+
+    from trace_harness.attributes import AttributeTracker
+    from trace_harness.models import Finding
+    from trace_harness.taxonomy import FailureClass
+
+    tracker = AttributeTracker(3, timedelta(hours=1))
+    for index in range(20):
+        tracker.observe(
+            Finding(
+                cluster_id="runner-timeout",
+                failure_class=FailureClass.TIMEOUT,
+                title="Runner timeouts",
+                symptom_class="runner timeout",
+                signature="runner-timeout",
+                source="worker_log",
+                ref=f"w.log:{index}",
+                kind="runner_timeout",
+                excerpt="",
+                timestamp=f"2026-06-10T12:{index:02d}:00Z",
+                run=f"run-{index}",
+            )
+        )
+    assert not tracker.systemic("runner-timeout")

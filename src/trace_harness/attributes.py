@@ -117,7 +117,8 @@ class AttributeTracker:
             places.add((key, (finding.workflow, finding.commit)))
 
     def _observe_job(self, finding: Finding) -> None:
-        job = f"{finding.run}/{finding.job}" if finding.job or finding.run else ""
+        # Only CI jobs fan out: agent-worker events (no job) are separate tasks, never one systemic breakage.
+        job = f"{finding.run}/{finding.job}" if finding.job else ""
         when = parse_timestamp(finding.timestamp) if finding.timestamp else None
         if not job or when is None or finding.cluster_id in self._systemic:
             return

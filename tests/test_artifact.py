@@ -250,3 +250,16 @@ def test_real_tar_gz_log_archive_of_a_successful_run_is_silent() -> None:
     path = ARCHIVES / "ghalogs_pytables_run" / "log.tar.gz"
     with path.open("rb") as stream:
         assert list(read_artifact(stream, path.name, ReaderOptions())) == []
+
+
+def test_unseekable_stream_is_a_problem_not_a_crash() -> None:
+    class Pipe(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+            buffer[:2] = b"PK"
+            return 2
+
+    items = list(read_artifact(Pipe(), "pipe.zip", ReaderOptions()))  # type: ignore[arg-type]
+    assert [item.reason for item in items if isinstance(item, EvidenceProblem)] == ["bad_archive"]

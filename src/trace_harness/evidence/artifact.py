@@ -121,8 +121,12 @@ def read_artifact(stream: BinaryIO, display_path: str, options: ReaderOptions) -
 def read_artifact_with(
     stream: BinaryIO, display_path: str, options: ReaderOptions, limits: ArtifactLimits
 ) -> Iterator[Item]:
-    head = stream.read(4)
-    stream.seek(0)
+    try:
+        head = stream.read(4)
+        stream.seek(0)
+    except OSError as exc:  # archives need random access; a pipe cannot be read as one
+        yield problem(display_path, "bad_archive", f"not seekable: {exc}")
+        return
     if not head.startswith(b"PK"):
         from .artifact_tar import read_tar  # imported here: it builds on this module's caps and checks
 

@@ -389,20 +389,10 @@ def test_actions_pem_block_never_leaks_when_the_block_is_closed(
     assert leaks(actions_outputs(tmp_path, actions_with_key(key_lines, error_at, cancelled=False))) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leak: evidence/actions_log.py:_observe keeps raw lines in Job.recent (no PemTracker); a failure line "
-    "printed inside a key block, more than 20 lines after BEGIN, keeps base64 lines that mask() cannot see as a key",
-)
 def test_actions_failure_inside_a_long_key_block_leaks_nothing(tmp_path: Path) -> None:
     assert leaks(actions_outputs(tmp_path, actions_with_key(30, CONTEXT_LINES + 5, cancelled=False))) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leak: evidence/actions_log.py:_consume/_observe keep raw lines in Job.recent/Step.after (no PemTracker); "
-    "a step cancelled mid-key keeps 20 base64 lines with neither BEGIN nor END, which mask() cannot recognise",
-)
 def test_actions_step_cancelled_inside_a_key_block_leaks_nothing(tmp_path: Path) -> None:
     text = actions_with_key(40, 30, cancelled=True).split(f"{TS} {PEM_END}")[0]  # cancelled mid-print: no END
     assert leaks(actions_outputs(tmp_path, text)) == []
@@ -486,11 +476,6 @@ def test_jsonl_and_junit_mask_before_they_cut(tmp_path: Path, offset: int) -> No
     assert len(findings) == 2 and fragments(library_outputs(findings)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leak: evidence/actions_log.py:_context truncates a context line to 1 KiB before any masking; a cut "
-    "inside a token keeps a prefix (ghp_ + <20 chars) that mask() no longer recognises",
-)
 def test_actions_context_cut_keeps_no_token_fragment(tmp_path: Path) -> None:
     lines = ["##[group]Run make", "make", "##[endgroup]", cut_line(1024, 36), "Error: ECONNREFUSED 127.0.0.1:5432"]
     text = "".join(f"{TS} {line}\n" for line in [*lines, "##[error]Process completed with exit code 1."])

@@ -250,3 +250,16 @@ def test_digest_line_keeps_the_body_within_the_bound() -> None:
 
     body = with_digest("x\n" * (MAX_BODY_CHARS // 2), "ab" * 8)
     assert len(body) <= MAX_BODY_CHARS and body.endswith(f"<!-- trace-harness:digest={'ab' * 8} -->\n")
+
+
+@pytest.mark.parametrize("mode", ["issue", "draft-pr"])
+def test_draft_pr_mode_dispatches_the_follow_through_once(tmp_path: Path, mode: str) -> None:
+    config = Config.model_validate({"mode": mode, "follow_through": {"workflow": "fix.yml", "ref": "trunk"}})
+    with LocalForge(tmp_path / "forge.sqlite", clock=FakeClock()) as local:
+        rep = report(cluster(A), cluster(B, occurrences=1))
+        results, code = _run(local, tmp_path / "state", rep, config=config)
+        _run(local, tmp_path / "state", rep, config=config)
+        (issue,) = local.tracked_issues()
+        expected = [("fix.yml", "trunk", {"cluster_id": A, "issue": str(issue.number)})] if mode == "draft-pr" else []
+        assert (results[A], code) == ("created", 0)
+        assert local.dispatches() == expected

@@ -172,6 +172,13 @@ class Approvers(Section):
     allow_bots: tuple[str, ...] = ()
 
 
+class FollowThrough(Section):
+    """The workflow that drafts a fix PR for an approved cluster (dispatched at once in `draft-pr` mode)."""
+
+    workflow: str = Field("trace-harness-fix.yml", pattern=r"^[A-Za-z0-9._-]+\.ya?ml$")
+    ref: str = "main"
+
+
 class Config(Section):
     enabled: bool = True
     repo: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -191,6 +198,7 @@ class Config(Section):
     templates: Path | None = None
     state: State = State()
     approvers: Approvers = Approvers()
+    follow_through: FollowThrough = FollowThrough()
     public_repo: bool | None = None  # None: ask the forge; bodies omit raw excerpts when public
 
     @field_validator("mute")

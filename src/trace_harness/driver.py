@@ -32,7 +32,7 @@ from .bodies import (
     tracking_body,
     with_digest,
 )
-from .config import Config
+from .config import Config, Mode
 from .errors import ForgeError, ForgeOutcomeUnknown, StateError, TraceHarnessError
 from .forge.base import Forge, LabelSpec, TrackedIssue
 from .identity import TRACKING_LABEL, cluster_label, state_label
@@ -205,7 +205,20 @@ class Driver:
         title, body, digest = self._content(run, action)
         issue = self.forge.create_issue(title, body, self._labels(action))
         self._remember(run, action.cluster_id, issue.number, digest)
-        return _outcome(action, "created", issue.number)
+        return _outcome(action, "created", issue.number, self._follow_through(run, action, issue.number))
+
+    def _follow_through(self, run: _Run, action: CreateIssue, number: int) -> str:
+        """In `draft-pr` mode the fix workflow starts without a separate approval; merging stays with humans."""
+        if self.config.mode is not Mode.DRAFT_PR or action.special:
+            return ""
+        target = self.config.follow_through
+        inputs = {"cluster_id": action.cluster_id, "issue": str(number)}
+        try:
+            self.forge.dispatch(target.workflow, target.ref, inputs)
+        except ForgeError as exc:
+            run.errors.append(f"{action.cluster_id}: follow-through dispatch failed: {type(exc).__name__}: {exc}")
+            return "follow-through dispatch failed"
+        return f"dispatched {target.workflow}"
 
     def _update(self, run: _Run, action: UpdateIssue | Reopen, *, reopen: bool) -> Outcome:
         _title, body, digest = self._content(run, action)

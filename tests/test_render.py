@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from golden_files import assert_golden
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from golden_files import assert_golden
 from trace_harness.bounds import MAX_BODY_CHARS
 from trace_harness.identity import marker_cluster_id
 from trace_harness.models import Affected, Cluster, EvidenceEntry

@@ -223,6 +223,48 @@ def test_read_files_retries_faults_and_is_not_paced(fake: FakeGitHub, clock: Fak
     assert clock.sleeps[slept:] == [1.0, 7.0] and fake.count("POST", "graphql") == 3
 
 
+def test_read_snapshot_lists_a_folder_in_the_same_request(fake: FakeGitHub, forge: GitHubForge) -> None:
+    shas = {name: forge.write_file("main", name, text, None, "m") for name, text in FILES.items()}
+    forge.write_file("main", "manifests/deeper/b.json", b"{}", None, "m")  # a sub-folder is not listed
+    before = len(fake.requests)
+    snapshot = forge.read_snapshot("main", ["issues.json", "cursor.json"], ["manifests", "absent"])
+    assert [(r.method, r.path) for r in fake.requests[before:]] == [("POST", "/graphql")]
+    assert snapshot.folders == {"manifests": {"manifests/a.json": shas["manifests/a.json"]}, "absent": {}}
+    assert snapshot.files == {
+        "issues.json": (FILES["issues.json"], shas["issues.json"]),
+        "cursor.json": None,
+        "manifests/a.json": (FILES["manifests/a.json"], shas["manifests/a.json"]),
+    }
+
+
+def test_a_truncated_folder_blob_is_listed_but_not_read(fake: FakeGitHub, forge: GitHubForge) -> None:
+    fake.git.graphql_text_limit = 4
+    sha = forge.write_file("main", "manifests/big.json", b"0123456789", None, "m")
+    snapshot = forge.read_snapshot("main", [], ["manifests"])
+    assert snapshot.folders == {"manifests": {"manifests/big.json": sha}} and snapshot.files == {}
+    assert fake.count("GET", "/contents/") == 0  # read through the Contents API only when wanted
+
+
+def test_delete_file_is_sha_checked(fake: FakeGitHub, forge: GitHubForge) -> None:
+    old = forge.write_file("main", "manifests/a.json", b"1", None, "m")
+    new = forge.write_file("main", "manifests/a.json", b"2", old, "m")
+    with pytest.raises(ForgeConflict):
+        forge.delete_file("main", "manifests/a.json", old, "prune")
+    forge.delete_file("main", "manifests/a.json", new, "prune")
+    assert forge.read_file("main", "manifests/a.json") is None
+    with pytest.raises(ForgeNotFound):
+        forge.delete_file("main", "manifests/a.json", new, "prune")
+    assert fake.requests[-1].json == {"message": "prune", "sha": new, "branch": "main"}
+
+
+def test_a_delete_applied_then_lost_is_retried_and_finds_the_file_gone(fake: FakeGitHub, forge: GitHubForge) -> None:
+    sha = forge.write_file("main", "manifests/a.json", b"1", None, "m")
+    fake.faults.on("DELETE", "/contents/", Fault.APPLIED_BAD_GATEWAY)
+    with pytest.raises(ForgeNotFound):  # the state store takes this as "already gone"
+        forge.delete_file("main", "manifests/a.json", sha, "prune")
+    assert fake.count("DELETE", "/contents/") == 2 and ("main", "manifests/a.json") not in fake.git.files
+
+
 # -- retries --------------------------------------------------------------------------------------
 
 

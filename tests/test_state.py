@@ -13,11 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trace_harness.errors import ForgeConflict, ForgeNotFound, StateError
-from trace_harness.forge.base import CachedList, CachedPage, TrackedIssue
+from trace_harness.forge.base import BranchSnapshot, CachedList, CachedPage, TrackedIssue
 from trace_harness.forge.github import GitHubForge
 from trace_harness.state import (
     ISSUES,
     LEDGER,
+    MAX_PRUNE_PER_RUN,
     BranchStore,
     ClusterRecord,
     ContentsApi,
@@ -43,9 +44,23 @@ class MemoryContents:
         found = self.files.get(f"{branch}:{path}")
         return (found[0].encode(), found[1]) if found else None
 
-    def read_files(self, branch: str, paths: Sequence[str]) -> dict[str, tuple[bytes, str] | None]:
+    def read_snapshot(self, branch: str, paths: Sequence[str], folders: Sequence[str] = ()) -> BranchSnapshot:
         self.batch_reads += 1
-        return {path: self.read_file(branch, path) for path in paths}
+        listed = {folder: self._folder(branch, folder) for folder in folders}
+        files = {path: self.read_file(branch, path) for path in [*paths, *(p for f in listed.values() for p in f)]}
+        return BranchSnapshot(files=files, folders=listed)
+
+    def _folder(self, branch: str, folder: str) -> dict[str, str]:
+        inside = {key.removeprefix(f"{branch}:"): sha for key, (_text, sha) in self.files.items()}
+        return {path: sha for path, sha in inside.items() if path.startswith(f"{folder}/")}
+
+    def delete_file(self, branch: str, path: str, sha: str, message: str) -> None:
+        current = self.files.get(f"{branch}:{path}")
+        if current is None:
+            raise ForgeNotFound(path)
+        if current[1] != sha:
+            raise ForgeConflict(f"{path} does not match {sha}")
+        del self.files[f"{branch}:{path}"]
 
     def write_file(self, branch: str, path: str, content: bytes, sha: str | None, message: str) -> str:
         if branch not in self.branches:
@@ -213,6 +228,41 @@ def test_manifests_are_written_listed_and_pruned(tmp_path: Path) -> None:
     store.write_manifest("2025-01-09", "run2", {"n": 2})
     assert store.prune_manifests("2025-01-05") == 1
     assert store.manifest_names() == ["manifests/2025-01-09-run2.json"]
+
+
+def _old_and_new_manifests(store: StateStore, old: int) -> None:
+    for index in range(old):
+        store.write_manifest("2025-01-01", f"old{index:02d}", {"n": index})
+    store.write_manifest("2025-01-09", "new", {"n": "new"})
+
+
+def test_manifests_come_with_the_batch_read_and_prune_a_few_per_run(
+    stores: tuple[StateStore, Callable[[], StateStore]],
+) -> None:
+    seed, fresh = stores
+    _old_and_new_manifests(seed, MAX_PRUNE_PER_RUN + 5)
+    store = fresh()
+    assert len(store.manifest_names()) == MAX_PRUNE_PER_RUN + 6
+    assert store.read_json("manifests/2025-01-09-new.json") == {"n": "new"}
+    assert store.read("manifests/2025-01-09-unknown.json") is None  # not listed: absent, no request
+    assert store.ledger_text() == "" and store.requests_made == 1
+    assert store.prune_manifests("2025-01-05") == MAX_PRUNE_PER_RUN
+    assert store.requests_made == 1 + MAX_PRUNE_PER_RUN  # one delete each, nothing re-read
+    assert fresh().prune_manifests("2025-01-05") == 5
+    assert fresh().manifest_names() == ["manifests/2025-01-09-new.json"]
+
+
+def test_pruning_a_manifest_changed_or_deleted_meanwhile(stores: tuple[StateStore, Callable[[], StateStore]]) -> None:
+    seed, fresh = stores
+    seed.write_manifest("2024-12-31", "gone", {"n": 1})
+    _old_and_new_manifests(seed, 1)
+    store = fresh()
+    assert len(store.manifest_names()) == 3  # listed with their versions; then another run acts
+    other = fresh()
+    assert other.prune_manifests("2025-01-01") == 1
+    other.update("manifests/2025-01-01-old00.json", lambda _text: "rewritten\n")
+    assert store.prune_manifests("2025-01-05") == 1  # the gone one is fine, the rewritten one re-read
+    assert fresh().manifest_names() == store.manifest_names() == ["manifests/2025-01-09-new.json"]
 
 
 def test_branch_store_conflict_rereads_and_merges() -> None:

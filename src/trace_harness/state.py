@@ -5,8 +5,9 @@ Two stores hold the same files: ``DirectoryStore`` (a local directory, default `
 (a sha); when another run wrote first, the store re-reads and *merges* (ledger lines are appended to the
 fresh copy, the issue map is merged key by key) and never overwrites someone else's data.
 
-A steady run costs two requests: the first read of any run file loads all of ``RUN_FILES`` in one batch
-(one GraphQL query on the branch), and only what changed is written back (usually just the ledger).
+A steady run costs two requests: the first read of any run file loads all of ``RUN_FILES`` and every
+manifest (``BATCHED_FOLDERS``) in one batch (one GraphQL query on the branch), and only what changed is
+written back (usually just the ledger). Old manifests are deleted a few per run (``MAX_PRUNE_PER_RUN``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ForgeConflict, ForgeError, ForgeNotFound, StateConflict, StateError
-from .forge.base import CachedList
+from .forge.base import BranchSnapshot, CachedList
 
 LEDGER = "ledger.jsonl"
 HEALTH = "health.jsonl"
@@ -34,6 +35,8 @@ ISSUES = "issues.json"
 LIST_CACHE = "list-cache.json"
 MANIFESTS = "manifests"
 RUN_FILES = (ISSUES, LIST_CACHE, LEDGER, CURSOR)  # what a run reads: loaded together, in one request
+BATCHED_FOLDERS = (MANIFESTS,)  # listed (and read) in that same request
+MAX_PRUNE_PER_RUN = 20  # a long-neglected branch is cleaned over several runs, never by one expensive run
 ROTATE_BYTES = 900 * 1024
 MAX_MERGE_ATTEMPTS = 8
 ISSUE_MAP_SCHEMA = "trace-harness-issues/v1"
@@ -101,13 +104,22 @@ class Versioned:
     version: str
 
 
+@dataclass(frozen=True)
+class Batch:
+    """What one batch read found: the named files (None: absent) and the files of each listed folder
+    (``folders``: folder -> name -> version; a listed file missing from ``files`` is read on demand)."""
+
+    files: dict[str, Versioned | None]
+    folders: dict[str, dict[str, str]]
+
+
 class FileBackend(Protocol):
     """Raw version-checked file access; one call is one request."""
 
     def read(self, name: str) -> Versioned | None: ...
 
-    def read_many(self, names: list[str]) -> dict[str, Versioned | None]:
-        """Several files in one call (one request on the branch)."""
+    def read_many(self, names: list[str], folders: Sequence[str] = ()) -> Batch:
+        """Several files and whole folders in one call (one request on the branch)."""
         ...
 
     def write(self, name: str, text: str, version: str | None) -> str:
@@ -116,9 +128,9 @@ class FileBackend(Protocol):
         Returns the new version."""
         ...
 
-    def list(self, folder: str) -> list[str]: ...
-
-    def delete(self, name: str, version: str) -> None: ...
+    def delete(self, name: str, version: str) -> bool:
+        """Delete if the current version is ``version``, else StateConflict; False: it was already gone."""
+        ...
 
 
 class StateStore:
@@ -128,21 +140,43 @@ class StateStore:
         self.backend = backend
         self.requests_made = 0
         self._cache: dict[str, Versioned | None] = {}
+        self._listings: dict[str, dict[str, str]] = {}  # folder -> name -> version, from the batch read
+        self._batched = False
         self._month = clock or _current_month
 
     # raw access -----------------------------------------------------------------------------------
     def read(self, name: str, fresh: bool = False) -> str | None:
-        if not fresh and name not in self._cache and name in RUN_FILES:
-            self._load_run_files()
+        if not fresh and name not in self._cache:
+            self._known_from_batch(name)
         if fresh or name not in self._cache:
             self.requests_made += 1
             self._cache[name] = self.backend.read(name)
         current = self._cache[name]
         return current.text if current else None
 
+    def _known_from_batch(self, name: str) -> None:
+        """Load the run's one batch when it covers ``name``; a name missing from a listed folder is absent."""
+        folder = _folder(name)
+        if not self._batched and (name in RUN_FILES or folder in BATCHED_FOLDERS):
+            self._load_run_files()
+        listing = self._listings.get(folder)
+        if listing is not None and name not in listing and name not in self._cache:
+            self._cache[name] = None
+
     def _load_run_files(self) -> None:
+        self._batched = True
         self.requests_made += 1
-        self._cache.update(self.backend.read_many([name for name in RUN_FILES if name not in self._cache]))
+        batch = self.backend.read_many([name for name in RUN_FILES if name not in self._cache], BATCHED_FOLDERS)
+        self._cache.update({name: found for name, found in batch.files.items() if name not in self._cache})
+        self._listings.update(batch.folders)
+
+    def _remember(self, name: str, current: Versioned | None) -> None:
+        self._cache[name] = current
+        listing = self._listings.get(_folder(name))
+        if listing is not None and current is not None:
+            listing[name] = current.version
+        elif listing is not None:
+            listing.pop(name, None)
 
     def update(self, name: str, change: Callable[[str | None], str | None]) -> None:
         """Apply ``change`` to the file's text and write it; on conflict re-read and apply again."""
@@ -157,7 +191,7 @@ class StateStore:
                 version = self.backend.write(name, new, current.version if current else None)
             except StateConflict:
                 continue
-            self._cache[name] = Versioned(new, version)
+            self._remember(name, Versioned(new, version))
             return
         raise StateError(f"{name}: gave up after {MAX_MERGE_ATTEMPTS} conflicting writes")
 
@@ -231,19 +265,40 @@ class StateStore:
         return name
 
     def manifest_names(self) -> list[str]:
-        self.requests_made += 1
-        return sorted(self.backend.list(MANIFESTS))
+        """Every stored manifest; listed by the run's batch read, so this costs no request of its own."""
+        if MANIFESTS not in self._listings:
+            self._load_run_files()
+        return sorted(self._listings.get(MANIFESTS, {}))
 
-    def prune_manifests(self, before_date: str) -> int:
-        """Delete manifests dated before ``before_date`` (YYYY-MM-DD); returns how many."""
+    def prune_manifests(self, before_date: str, limit: int = MAX_PRUNE_PER_RUN) -> int:
+        """Delete up to ``limit`` manifests dated before ``before_date`` (YYYY-MM-DD), oldest first.
+
+        Returns how many this call deleted (one already gone is not counted)."""
         old = [name for name in self.manifest_names() if Path(name).name[:10] < before_date]
-        for name in old:
-            self.read(name, fresh=True)
-            current = self._cache.get(name)
-            if current is not None:
+        return sum(self._delete(name) for name in old[:limit])
+
+    def _delete(self, name: str) -> bool:
+        """Delete at the listed version; when it changed meanwhile, re-read and delete at the fresh one."""
+        version = self._listings.get(_folder(name), {}).get(name)
+        for _attempt in range(2):
+            if version is None:
+                self._remember(name, None)
+                return False
+            try:
                 self.requests_made += 1
-                self.backend.delete(name, current.version)
-        return len(old)
+                deleted = self.backend.delete(name, version)
+            except StateConflict:
+                self.requests_made += 1
+                fresh = self.backend.read(name)
+                version = fresh.version if fresh else None
+                continue
+            self._remember(name, None)
+            return deleted
+        raise StateError(f"{name}: changed again while being pruned")
+
+
+def _folder(name: str) -> str:
+    return name.rpartition("/")[0]
 
 
 def _json_object(text: str | None) -> dict[str, Any]:
@@ -283,8 +338,14 @@ class DirectoryBackend:
         text = path.read_text(encoding="utf-8")
         return Versioned(text, _digest(text))
 
-    def read_many(self, names: list[str]) -> dict[str, Versioned | None]:
-        return {name: self.read(name) for name in names}
+    def read_many(self, names: list[str], folders: Sequence[str] = ()) -> Batch:
+        files = {name: self.read(name) for name in names}
+        listings: dict[str, dict[str, str]] = {}
+        for folder in folders:
+            found = {name: self.read(name) for name in self._names_in(folder)}
+            files.update(found)
+            listings[folder] = {name: current.version for name, current in found.items() if current}
+        return Batch(files, listings)
 
     def write(self, name: str, text: str, version: str | None) -> str:
         path = self.root / name
@@ -298,16 +359,19 @@ class DirectoryBackend:
             tmp.replace(path)
         return _digest(text)
 
-    def list(self, folder: str) -> list[str]:
+    def _names_in(self, folder: str) -> list[str]:
         base = self.root / folder
         return [f"{folder}/{path.name}" for path in base.iterdir() if path.is_file()] if base.is_dir() else []
 
-    def delete(self, name: str, version: str) -> None:
+    def delete(self, name: str, version: str) -> bool:
         with self._locked():
             current = self.read(name)
-            if current is None or current.version != version:
+            if current is None:
+                return False
+            if current.version != version:
                 raise StateConflict(f"{name} changed since it was read")
             (self.root / name).unlink()
+        return True
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -325,9 +389,11 @@ class ContentsApi(Protocol):
 
     def read_file(self, branch: str, path: str) -> tuple[bytes, str] | None: ...
 
-    def read_files(self, branch: str, paths: Sequence[str]) -> dict[str, tuple[bytes, str] | None]: ...
+    def read_snapshot(self, branch: str, paths: Sequence[str], folders: Sequence[str] = ()) -> BranchSnapshot: ...
 
     def write_file(self, branch: str, path: str, content: bytes, sha: str | None, message: str) -> str: ...
+
+    def delete_file(self, branch: str, path: str, sha: str, message: str) -> None: ...
 
     def ensure_branch(self, branch: str) -> None: ...
 
@@ -346,12 +412,13 @@ class BranchBackend:
             raise StateError(f"reading {name} from {self.branch}: {exc}") from None
         return _versioned(found)
 
-    def read_many(self, names: list[str]) -> dict[str, Versioned | None]:
+    def read_many(self, names: list[str], folders: Sequence[str] = ()) -> Batch:
         try:
-            found = self.contents.read_files(self.branch, names)
+            found = self.contents.read_snapshot(self.branch, names, folders)
         except ForgeError as exc:
-            raise StateError(f"reading {', '.join(names)} from {self.branch}: {exc}") from None
-        return {name: _versioned(found.get(name)) for name in names}
+            raise StateError(f"reading {', '.join([*names, *folders])} from {self.branch}: {exc}") from None
+        files = {name: _versioned(found.files.get(name)) for name in [*names, *found.files]}
+        return Batch(files, {folder: dict(found.folders.get(folder, {})) for folder in folders})
 
     def write(self, name: str, text: str, version: str | None) -> str:
         try:
@@ -361,14 +428,16 @@ class BranchBackend:
         except ForgeError as exc:
             raise StateError(f"writing {name} to {self.branch}: {exc}") from None
 
-    def list(self, folder: str) -> list[str]:
-        lister = getattr(self.contents, "list_files", None)
-        return list(lister(folder, self.branch)) if lister else []
-
-    def delete(self, name: str, version: str) -> None:
-        deleter = getattr(self.contents, "delete_file", None)
-        if deleter:
-            deleter(name, version, self.branch, f"trace-harness: prune {name}")
+    def delete(self, name: str, version: str) -> bool:
+        try:
+            self.contents.delete_file(self.branch, name, version, f"trace-harness: prune {name}")
+        except ForgeNotFound:
+            return False  # already gone: what pruning wanted
+        except ForgeConflict as exc:
+            raise StateConflict(f"{name}: {exc}") from None
+        except ForgeError as exc:
+            raise StateError(f"deleting {name} from {self.branch}: {exc}") from None
+        return True
 
     def _write(self, name: str, data: bytes, version: str | None) -> str:
         """Write; the branch is created only when a write finds it missing (steady runs pay nothing)."""

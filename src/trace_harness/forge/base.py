@@ -90,6 +90,14 @@ class CachedList(_Frozen):
     pages: tuple[CachedPage, ...]
 
 
+class BranchSnapshot(_Frozen):
+    """Files of a branch read in one request: the named ``files`` (None: absent) and every blob of the
+    listed ``folders`` (path -> blob sha); a folder blob whose text came whole is in ``files`` too."""
+
+    files: dict[str, tuple[bytes, str] | None] = Field(default_factory=dict)
+    folders: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+
 class ListCache(Protocol):
     """Where the tracked-issue list and its ETags persist between runs (the state store implements it)."""
 

@@ -29,6 +29,7 @@ from ..errors import ForgeAuthError, ForgeConflict, ForgeError, ForgeNotFound, F
 from ..identity import TRACKING_LABEL
 from ..redact import mask
 from .base import (
+    BranchSnapshot,
     CachedList,
     CachedPage,
     Clock,
@@ -43,6 +44,7 @@ from .base import (
     permission_from_role,
     utc_now,
 )
+from .github_graphql import folder_blobs, graphql_repository, snapshot_query, snapshot_variables, split_folders
 from .retry import RetryPolicy, WritePacer, backoff, rate_limit_wait
 
 if TYPE_CHECKING:
@@ -343,16 +345,23 @@ class GitHubForge:
         return base64.b64decode(data.get("content") or ""), str(data["sha"])
 
     def read_files(self, branch: str, paths: Sequence[str]) -> dict[str, tuple[bytes, str] | None]:
-        """Several files of ``branch`` in ONE GraphQL request: bytes and blob sha (the Contents API's ``sha``).
+        """Several files of ``branch`` in ONE GraphQL request: bytes and blob sha (the Contents API's ``sha``)."""
+        return self.read_snapshot(branch, paths).files if paths else {}
 
-        A blob GraphQL truncates (or cannot show as text) is re-read through the Contents API."""
-        if not paths:
-            return {}
-        owner, name = self.repo.split("/", 1)
-        variables = {"owner": owner, "name": name} | {f"e{i}": f"{branch}:{path}" for i, path in enumerate(paths)}
-        data = self._request("POST", GRAPHQL, body={"query": blobs_query(len(paths)), "variables": variables}).data
-        repository = _graphql_repository(data)
-        return {path: self._blob(branch, path, repository.get(f"f{i}")) for i, path in enumerate(paths)}
+    def read_snapshot(self, branch: str, paths: Sequence[str], folders: Sequence[str] = ()) -> BranchSnapshot:
+        """Named files and every blob of ``folders`` in ONE GraphQL request.
+
+        A named blob GraphQL truncates (or cannot show as text) is re-read through the Contents API now; a
+        folder's such blob is only listed (the store reads it when it is wanted)."""
+        if not paths and not folders:
+            return BranchSnapshot()
+        variables = snapshot_variables(self.repo, branch, paths, folders)
+        body = {"query": snapshot_query(len(paths), len(folders)), "variables": variables}
+        repository = graphql_repository(self._request("POST", GRAPHQL, body=body).data)
+        named = {path: self._blob(branch, path, repository.get(f"f{i}")) for i, path in enumerate(paths)}
+        listed = {folder: folder_blobs(folder, repository.get(f"t{j}")) for j, folder in enumerate(folders)}
+        whole, shas = split_folders(listed)
+        return BranchSnapshot(files={**whole, **named}, folders=shas)
 
     def _blob(self, branch: str, path: str, blob: Any) -> tuple[bytes, str] | None:
         if blob is None:
@@ -369,6 +378,10 @@ class GitHubForge:
         if sha is not None:
             body["sha"] = sha
         return str(self._request("PUT", self._contents(path), body=body).data["content"]["sha"])
+
+    def delete_file(self, branch: str, path: str, sha: str, message: str) -> None:
+        """Delete the file if its blob is still ``sha``: else ForgeConflict; ForgeNotFound when it is gone."""
+        self._request("DELETE", self._contents(path), body={"message": message, "sha": sha, "branch": branch})
 
     def ensure_branch(self, branch: str) -> None:
         """Create ``branch`` from the default branch's head unless it exists."""
@@ -391,28 +404,6 @@ class GitHubForge:
 
     def _contents(self, path: str) -> str:
         return f"{self._path}/contents/{quote(path)}"
-
-
-def blobs_query(count: int) -> str:
-    """Aliased ``object(expression:)`` lookups; paths travel as variables, never spliced into the query."""
-    declared = "".join(f", $e{i}: String!" for i in range(count))
-    fields = " ".join(
-        f"f{i}: object(expression: $e{i}) {{ ... on Blob {{ text oid byteSize isTruncated }} }}" for i in range(count)
-    )
-    lookup = f"repository(owner: $owner, name: $name) {{ {fields} }}"
-    return f"query($owner: String!, $name: String!{declared}) {{ {lookup} }}"
-
-
-def _graphql_repository(data: Any) -> dict[str, Any]:
-    """The ``repository`` object; GraphQL reports failures as ``errors`` inside a 200."""
-    errors = data.get("errors") if isinstance(data, dict) else None
-    repository = (data.get("data") or {}).get("repository") if isinstance(data, dict) else None
-    if errors and any(isinstance(e, dict) and e.get("type") == "NOT_FOUND" for e in errors):
-        raise ForgeNotFound(mask(f"GraphQL: {errors[0].get('message', 'not found')}"))
-    if errors or not isinstance(repository, dict):
-        first = errors[0] if errors and isinstance(errors[0], dict) else {}
-        raise ForgeError(mask(f"GraphQL: {first.get('message', 'no repository in the answer')}"))
-    return repository
 
 
 def _parse(text: str) -> Any:

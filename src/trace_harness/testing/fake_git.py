@@ -16,7 +16,7 @@ from .fake_http import API, Handler, Reply, Req, invalid, not_found
 if TYPE_CHECKING:
     from .fake_github import FakeGitHub
 
-_ALIAS_RE = re.compile(r"(\w+): object\(expression: \$(\w+)\)")
+_ALIAS_RE = re.compile(r"(\w+): object\(expression: \$(\w+)\) \{ \.\.\. on (Blob|Tree)\b")
 _REPOSITORY_RE = re.compile(r"repository\(owner: \$owner, name: \$name\)")
 GRAPHQL_TEXT_LIMIT = 512 * 1024  # GitHub truncates Blob.text of large blobs; tests lower it to hit the fallback
 
@@ -43,6 +43,7 @@ class GitRoutes:
         return [
             ("GET", r"/contents/(?P<path>.+)", self._get_contents),
             ("PUT", r"/contents/(?P<path>.+)", self._put_contents),
+            ("DELETE", r"/contents/(?P<path>.+)", self._delete_contents),
             ("GET", r"/git/ref/heads/(?P<branch>.+)", self._get_ref),
             ("POST", r"/git/refs", self._create_ref),
             ("GET", r"/branches/(?P<branch>.+)", self._get_branch),
@@ -134,12 +135,32 @@ class GitRoutes:
             return Reply(409, {"message": f"{path} does not match {body.get('sha')}"})
         return self._store(branch, path, base64.b64decode(body.get("content", "")), body.get("message", ""), current)
 
+    def _delete_contents(self, m: re.Match[str], req: Req) -> Reply:
+        path, body = unquote(m["path"]), req.body or {}
+        branch = body.get("branch", self.fake.default_branch)
+        if not body.get("sha") or not body.get("message"):
+            return invalid("sha", "missing_field")
+        current = self.files.get((branch, path)) if branch in self.branches else None
+        if current is None:
+            return not_found()
+        if body["sha"] != current[1]:
+            return Reply(409, {"message": f"{path} does not match {body['sha']}"})
+        del self.files[(branch, path)]
+        commit = self._commit(branch, path, "deleted", body["message"])
+        return Reply(200, {"content": None, "commit": commit})
+
+    def _commit(self, branch: str, path: str, sha: str, message: str) -> dict[str, str]:
+        commit = blob_sha(f"{branch}:{path}:{sha}:{self.fake.next_id()}".encode())
+        self.branches[branch] = commit
+        return {"sha": commit, "message": message}
+
     def _store(self, branch: str, path: str, content: bytes, message: str, current: object) -> Reply:
         sha = blob_sha(content)
         self.files[(branch, path)] = (content, sha)
-        commit = blob_sha(f"{branch}:{path}:{sha}:{self.fake.next_id()}".encode())
-        self.branches[branch] = commit
-        payload = {"content": self._content_payload(path, content, sha), "commit": {"sha": commit, "message": message}}
+        payload = {
+            "content": self._content_payload(path, content, sha),
+            "commit": self._commit(branch, path, sha, message),
+        }
         return Reply(200 if current is not None else 201, payload)
 
     def _content_payload(self, path: str, content: bytes, sha: str) -> dict[str, Any]:
@@ -157,7 +178,8 @@ class GitRoutes:
             "content": base64.encodebytes(content).decode(),
         }
 
-    # -- GraphQL: the aliased ``object(expression: "<branch>:<path>")`` blob lookups the state store sends
+    # -- GraphQL: the aliased ``object(expression: "<branch>:<path>")`` lookups the state store sends; each
+    # answers only its ``... on Blob`` or ``... on Tree`` fragment, like GitHub (another kind answers {})
 
     def graphql(self, _m: re.Match[str], req: Req) -> Reply:
         body = req.body or {}
@@ -167,16 +189,35 @@ class GitRoutes:
         if f"{variables.get('owner')}/{variables.get('name')}" != self.fake.repo:
             error = {"type": "NOT_FOUND", "path": ["repository"], "message": "Could not resolve to a Repository"}
             return Reply(200, {"data": {"repository": None}, "errors": [error]})
-        found = {alias: self._object(str(variables.get(var, ""))) for alias, var in _ALIAS_RE.findall(query)}
+        lookups = _ALIAS_RE.findall(query)
+        found = {alias: self._object(str(variables.get(var, "")), kind) for alias, var, kind in lookups}
         return Reply(200, {"data": {"repository": found}})
 
-    def _object(self, expression: str) -> dict[str, Any] | None:
+    def _object(self, expression: str, kind: str) -> dict[str, Any] | None:
         branch, _, path = expression.partition(":")
         stored = self.files.get((branch, path))
-        if stored is None:
-            folder = any(b == branch and p.startswith(f"{path}/") for b, p in self.files)
-            return {} if folder else None  # a tree matches no `... on Blob` fragment
-        content, sha = stored
+        if stored is not None:
+            return self._blob_fields(*stored) if kind == "Blob" else {}
+        children = self._children(branch, path)
+        if not children:
+            return None
+        return {"entries": [self._entry(branch, path, name) for name in children]} if kind == "Tree" else {}
+
+    def _children(self, branch: str, folder: str) -> list[str]:
+        """The names directly in ``folder`` (files and sub-folders), in git's order."""
+        prefix = f"{folder}/" if folder else ""
+        names = {p[len(prefix) :].split("/", 1)[0] for b, p in self.files if b == branch and p.startswith(prefix)}
+        return sorted(names)
+
+    def _entry(self, branch: str, folder: str, name: str) -> dict[str, Any]:
+        path = f"{folder}/{name}" if folder else name
+        stored = self.files.get((branch, path))
+        if stored is None:  # a sub-folder: its oid is not a blob's, and it matches no Blob fragment
+            return {"name": name, "type": "tree", "oid": blob_sha(path.encode()), "object": {}}
+        fields = self._blob_fields(*stored)
+        return {"name": name, "type": "blob", "oid": fields.pop("oid"), "object": fields}
+
+    def _blob_fields(self, content: bytes, sha: str) -> dict[str, Any]:
         truncated = len(content) > self.graphql_text_limit
         text = content[: self.graphql_text_limit].decode("utf-8", errors="replace")
         return {"text": text, "oid": sha, "byteSize": len(content), "isTruncated": truncated}

@@ -40,7 +40,7 @@ def test_missing_inputs_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> 
     errors = capsys.readouterr().err.splitlines()
     assert errors == [
         "trace-harness: error: at least one --worker-log or --evidence-manifest is required",
-        "trace-harness: error: at least one --worker-log is required",
+        "trace-harness: error: at least one --worker-log or other evidence input is required",
     ]
 
 
@@ -57,3 +57,19 @@ def test_errors_are_one_redacted_line(tmp_path: Path, capsys: pytest.CaptureFixt
     assert len(lines) == 2
     assert "not a trace-evidence-manifest/v2 evidence manifest" in lines[0]
     assert "[redacted-token]" in lines[1]
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "evidence"
+
+
+def _cluster_counts(path: Path) -> list[tuple[str, int]]:
+    return sorted((c["id"], c["occurrences"]) for c in json.loads(path.read_text())["clusters"])
+
+
+def test_manifest_of_mixed_evidence_reads_back_as_the_same_clusters(tmp_path: Path) -> None:
+    manifest, direct, replayed = tmp_path / "m.json", tmp_path / "direct.json", tmp_path / "replayed.json"
+    assert main(["manifest", "--evidence", str(EXAMPLES), "--json-out", str(manifest)]) == 0
+    assert json.loads(manifest.read_text())["schema_version"] == "trace-harness-manifest/v1"
+    assert main(["report", "--evidence", str(EXAMPLES), "--json-out", str(direct)]) == 0
+    assert main(["report", "--evidence", str(manifest), "--json-out", str(replayed)]) == 0
+    assert _cluster_counts(replayed) == _cluster_counts(direct) != []

@@ -1,42 +1,82 @@
-"""`trace-harness manifest`: worker logs in, one aiops `trace-evidence-manifest/v2` JSON out."""
+"""`trace-harness manifest`: evidence in, one durable, redacted evidence manifest out.
+
+Worker logs alone give the aiops `trace-evidence-manifest/v2` (same flags and file as the aiops script).
+Any other evidence (Actions logs, artifacts, JUnit, JSONL events, `--evidence`) gives our
+`trace-harness-manifest/v1`, which holds every reader's findings, worker events included.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..config import load_config
 from ..errors import UsageError
+from ..evidence import th_manifest
 from ..evidence.base import ReaderOptions
 from ..evidence.inputs import unique_inputs
 from ..evidence.manifest import ManifestBuilder, manifest_json
 from ..evidence.worker_log import read_worker_log
-from ..models import Finding
-from ..pipeline import WORKER_LOG, utc_now
-from .report_cmd import write_text
+from ..models import Finding, InputRef
+from ..pipeline import WORKER_LOG, reader_for, utc_now
+from .report_cmd import TYPED_FLAGS, evidence_paths, write_text
 
 
 def register(subparsers: Any) -> None:
     """Add `manifest` to the top-level parser."""
-    parser = subparsers.add_parser("manifest", help="normalize worker logs into a trace-evidence-manifest/v2")
+    parser = subparsers.add_parser(
+        "manifest",
+        help="normalize evidence into a durable manifest (aiops v2 for worker logs, trace-harness-manifest/v1 else)",
+    )
     parser.add_argument("--worker-log", action="append", default=[], type=Path, metavar="PATH")
+    for flag, kind in TYPED_FLAGS.items():
+        parser.add_argument(flag, action="append", default=[], dest=kind, metavar="PATH|GLOB", help=f"{kind} input")
+    parser.add_argument(
+        "--evidence", action="append", default=[], type=Path, metavar="DIR|FILE",
+        help="files or folders of any evidence kind, sniffed from their content",
+    )  # fmt: skip
     parser.add_argument("--json-out", type=Path, metavar="PATH", help="write the manifest here (default: stdout)")
     parser.add_argument("--config", type=Path, default=Path(".github/trace-harness.yml"), metavar="PATH")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, evidence_manifest=[])
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.worker_log:
-        raise UsageError("at least one --worker-log is required")
     options = ReaderOptions.from_config(load_config(args.config))
+    paths, _unknown = evidence_paths(args)
+    readable = {kind: files for kind, files in paths.items() if files}
+    if not readable:
+        raise UsageError("at least one --worker-log or other evidence input is required")
+    if set(readable) == {WORKER_LOG}:
+        write_text(args.json_out, _worker_manifest(readable[WORKER_LOG], options))
+    else:
+        write_text(args.json_out, _findings_manifest(readable, options))
+    return 0
+
+
+def _worker_manifest(paths: Sequence[Path], options: ReaderOptions) -> str:
     builder = ManifestBuilder()
-    inputs = unique_inputs(args.worker_log, WORKER_LOG)
+    inputs = unique_inputs(paths, WORKER_LOG)
     for path, _ in inputs:
         with path.open("rb") as stream:
             for item in read_worker_log(stream, str(path), options):
                 if isinstance(item, Finding):
                     builder.add(item)
-    manifest = builder.manifest([ref for _, ref in inputs], utc_now())
-    write_text(args.json_out, manifest_json(manifest))
-    return 0
+    return manifest_json(builder.manifest([ref for _, ref in inputs], utc_now()))
+
+
+def _findings_manifest(paths: Mapping[str, Sequence[Path]], options: ReaderOptions) -> str:
+    inputs: list[InputRef] = []
+    findings = list(_findings(paths, options, inputs))
+    return th_manifest.manifest_json(th_manifest.build_manifest(findings, inputs, utc_now()))
+
+
+def _findings(paths: Mapping[str, Sequence[Path]], options: ReaderOptions, inputs: list[InputRef]) -> Iterator[Finding]:
+    seen: set[str] = set()
+    for kind, files in sorted(paths.items()):
+        reader = reader_for(kind)
+        for path, ref in unique_inputs(files, kind, seen):
+            inputs.append(ref)
+            with path.open("rb") as stream:
+                yield from (item for item in reader(stream, str(path), options) if isinstance(item, Finding))

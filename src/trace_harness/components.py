@@ -9,6 +9,7 @@ lookup; a join relabels the smaller side, so an id moves O(log n) times in all.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import repeat
 from typing import Any, cast
 
 Groups = tuple[list[str], ...]  # member ids per list index
@@ -28,7 +29,9 @@ class IdComponents:
     def join(self, pairs: list[tuple[int, str]]) -> None:
         """Put the (distinct) ``(list index, id)`` pairs of one finding in one component."""
         label_of = self.label_of
-        labels = [label_of[index].get(value) for index, value in pairs]
+        labels = []
+        for index, value in pairs:  # a plain loop: a comprehension would cost a frame per finding
+            labels.append(label_of[index].get(value))
         if None not in labels:
             if labels.count(labels[0]) != len(labels):
                 self._merge(cast(set[int], set(labels)))
@@ -84,14 +87,15 @@ class IdComponents:
         target = max(labels, key=lambda label: (sum(map(len, members[label])), label))
         for label in labels - {target}:
             for index, values in enumerate(members.pop(label)):
-                self.label_of[index].update(dict.fromkeys(values, target))
-                members[target][index].extend(values)
+                if values:
+                    self.label_of[index].update(dict.fromkeys(values, target))
+                    members[target][index].extend(values)
         return target
 
     def _new_component(self) -> int:
         label = self.next_label
         self.next_label += 1
-        self.members[label] = tuple([] for _ in range(self.lists))
+        self.members[label] = tuple(map(list, repeat((), self.lists)))
         return label
 
     def __getstate__(self) -> dict[str, Any]:

@@ -52,6 +52,7 @@ _ID_SCALAR_RE = re.compile("|".join(f"{key}:" for key in (*PR_KEYS, "_id", "issu
 _PAYLOAD = " payload="
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this a second process costs more than it saves
 _COUNT_CHUNK = 16 * 1024 * 1024
+_SPLIT_FRACTION = 0.48  # the forked half also counts lines and pickles its state: give it slightly less
 
 
 def fold_worker_log(
@@ -146,18 +147,19 @@ def fold_worker_log_file(
         with path.open("rb") as stream:
             fold_worker_log(stream, display_path, options, accumulator)
         return
-    split, first_line = _split_point(path, size)
+    split = _split_point(path, size)
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(1, mp_context=context) as pool:
-        second_half = pool.submit(_scan_range, path, display_path, options, split, first_line)
+        second_half = pool.submit(_scan_range, path, display_path, options, split)
         with path.open("rb") as stream:
             fold_worker_log(stream, display_path, options, accumulator, limit=split)
         for cluster_id, blob in sorted(second_half.result().items()):
             accumulator.merge({cluster_id: pickle.loads(blob)})  # one cluster at a time keeps the peak low
 
 
-def _scan_range(path: Path, display_path: str, options: ReaderOptions, start: int, first_line: int) -> dict[str, bytes]:
+def _scan_range(path: Path, display_path: str, options: ReaderOptions, start: int) -> dict[str, bytes]:
     """The forked half: scan from ``start`` to the end into a fresh accumulator; its state, pickled per cluster."""
+    first_line = 1 + _line_breaks(path, start)  # counted here, while the main process scans the first half
     accumulator = ClusterAccumulator()
     with path.open("rb") as stream:
         stream.seek(start)
@@ -165,19 +167,16 @@ def _scan_range(path: Path, display_path: str, options: ReaderOptions, start: in
     return {cluster_id: pickle.dumps(state) for cluster_id, state in accumulator.state().items()}
 
 
-def _split_point(path: Path, size: int) -> tuple[int, int]:
-    """The offset just past the first `\\n` from the middle, and the line number starting there."""
+def _split_point(path: Path, size: int) -> int:
+    """The offset just past the first `\\n` at or after the split fraction of the file."""
+    middle = int(size * _SPLIT_FRACTION)
     with path.open("rb") as stream:
-        stream.seek(size // 2)
+        stream.seek(middle)
         tail = stream.read(1 << 20)
-        while b"\n" not in tail and len(tail) < size:
-            more = stream.read(1 << 20)
-            if not more:
-                break
+        while b"\n" not in tail and (more := stream.read(1 << 20)):
             tail += more
     newline = tail.find(b"\n")
-    split = size if newline < 0 else size // 2 + newline + 1
-    return split, 1 + _line_breaks(path, split)
+    return size if newline < 0 else middle + newline + 1
 
 
 def _line_breaks(path: Path, limit: int) -> int:

@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 from jsonschema import Draft4Validator
 
+from trace_harness.errors import ForgeNotFound
 from trace_harness.forge.base import LabelSpec
 from trace_harness.forge.github import GitHubForge
 from trace_harness.identity import cluster_label, cluster_marker
 from trace_harness.testing.clock import FakeClock
+from trace_harness.testing.fake_git import blob_sha
 from trace_harness.testing.fake_github import FakeGitHub, RecordedRequest
 from trace_harness.testing.faults import Fault
 
@@ -147,6 +149,13 @@ def actions_workload(fake: FakeGitHub, forge: GitHubForge) -> None:
     b"".join(forge.actions.artifact_zip(artifact_id))
     sha = forge.write_file("trace-harness/state", "ledger.jsonl", b"{}\n", None, "state")
     forge.write_file("trace-harness/state", "ledger.jsonl", b"{}\n{}\n", sha, "state")
+    old = forge.write_file("trace-harness/state", "manifests/2026-01-01-r.json", b"{}", None, "state")
+    forge.read_snapshot("trace-harness/state", ["ledger.jsonl"], ["manifests"])
+    fake.faults.on("DELETE", "/contents/", Fault.APPLIED_BAD_GATEWAY)  # retried: the retry answers 404
+    with pytest.raises(ForgeNotFound):
+        forge.delete_file("trace-harness/state", "manifests/2026-01-01-r.json", old, "prune")
+    forge.write_file("trace-harness/state", "manifests/2026-01-02-r.json", b"{}", None, "state")
+    forge.delete_file("trace-harness/state", "manifests/2026-01-02-r.json", blob_sha(b"{}"), "prune")
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +197,7 @@ def test_the_workload_covers_every_operation_the_adapter_uses(recorded: list[Rec
         "repos/get",
         "repos/get-content",
         "repos/create-or-update-file-contents",
+        "repos/delete-file",
         "git/get-ref",
         "git/create-ref",
         "actions/list-workflow-runs",

@@ -1,5 +1,6 @@
-"""The fake GitHub's repository-content and Actions routes: contents (sha-checked), git refs, branches,
-workflow runs, jobs, logs and artifacts (downloads answer with a 302 to a fake blob host, as GitHub does)."""
+"""The fake GitHub's repository-content and Actions routes: contents (read, write and delete, sha-checked),
+the GraphQL blob and tree lookups, git refs, branches, workflow runs, jobs, logs and artifacts (downloads
+answer with a 302 to a fake blob host, as GitHub does)."""
 
 from __future__ import annotations
 

@@ -18,16 +18,20 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..cluster import ClusterAccumulator, evidence_key
+from ..models import Finding
+from ..taxonomy import WORKER_CLASSES
 from .base import ReaderOptions
 from .worker_log import (
     _FAILURE_START_RE,
     CLUSTER_BY_KIND,
     PR_KEYS,
     RUNNER_FAILURE,
+    SOURCE,
     _IsoConverter,
     _line_aligned_chunks,
     iso_converter,
     parse_record,
+    scalar_payload,
 )
 
 _SAFE = r"([!#-<>-~]+)"  # printable ASCII except space, `"` and `=`: the general field scan reads it verbatim
@@ -113,9 +117,8 @@ class _Scan:
         ref = f"{self.path}:{line_no}"
         key = (timestamp, self.path, line_no, ref) if self.path else evidence_key(timestamp, ref)
         if self.accumulator.fold_worker(cluster, timestamp, key, pairs):
-            finding = parse_record(timestamp, text[match.start() : end], self.path, line_no)
-            if finding is not None:
-                self.accumulator.offer_worker_entry(finding, key, pairs)
+            finding = _canonical_finding(text, match, payload_at, end, cluster, timestamp, ref)
+            self.accumulator.offer_worker_entry(finding, key, pairs)
         return True
 
     def _general(self, text: str, match: re.Match[str], end: int, line_no: int) -> None:
@@ -123,6 +126,34 @@ class _Scan:
         finding = parse_record(timestamp, text[match.start() : end], self.path, line_no)
         if finding is not None:
             self.accumulator.add(finding)
+
+
+def _canonical_finding(
+    text: str, match: re.Match[str], payload_at: int, end: int, cluster: str, timestamp: str, ref: str
+) -> Finding:
+    """What ``parse_record`` builds for a canonical record, taken from its match (no second parse)."""
+    start = match.start()
+    prefix = text[start : payload_at if payload_at >= 0 else end]
+    metadata = scalar_payload(text[payload_at + len(_PAYLOAD) : end]) if payload_at >= 0 else {}
+    metadata.setdefault("timestamp", text[start : match.end(5) if match.group(5) else match.end(4)])
+    failure_class, title, symptom = WORKER_CLASSES[cluster]
+    return Finding(
+        cluster_id=cluster,
+        failure_class=failure_class,
+        title=title,
+        symptom_class=symptom,
+        signature=cluster,
+        source=SOURCE,
+        ref=ref,
+        kind=match.group(7),
+        excerpt=f"{prefix} payload=[redacted-payload]" if payload_at >= 0 else prefix,
+        metadata=metadata,
+        timestamp=timestamp,
+        issue=match.group(9),
+        identifier=match.group(10) or "",
+        run=match.group(8),
+        session=match.group(11) or "",
+    )
 
 
 def _pairs(match: re.Match[str]) -> list[tuple[int, str]]:

@@ -255,7 +255,12 @@ class ClusterAccumulator:
         else:  # the usual case, one call less
             state.components.join(pairs)
         first = state.first_by_input.get(key[1])
-        return first is None or key <= first.key or not state.heap_full_below(key)
+        if first is None or key <= first.key:
+            return True
+        cut = state.cut  # heap_full_below, inline: this runs once per finding
+        if cut is not None and key > cut[0]:
+            return False
+        return state.heap_bytes < MAX_CLUSTER_BYTES or key <= state.heap[0].key
 
     def offer_worker_entry(self, finding: Finding, key: EvidenceKey, pairs: list[tuple[int, str]]) -> None:
         """The evidence half of ``add`` for a finding already counted by ``fold_worker``."""

@@ -195,3 +195,12 @@ def test_agent_worker_events_without_a_job_are_never_systemic() -> None:
             )
         )
     assert not tracker.systemic("runner-timeout")
+
+
+def test_a_junit_pass_answers_a_console_failure_of_the_same_test() -> None:
+    tracker = AttributeTracker(10, timedelta(hours=1))
+    diagnosis = diagnose_line("FAILED tests/test_api.py::test_total - assert (1 + 1) == 3")
+    finding = _finding(diagnosis.cluster_id, diagnosis.signature, run="r1", commit="c1", workflow="ci.yml")
+    tracker.observe(finding)
+    tracker.observe_pass(TestPass(test_id="tests.test_api::test_total", workflow="ci.yml", commit="c1", run="r2"))
+    assert tracker.flaky(finding.cluster_id)

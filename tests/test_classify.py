@@ -64,8 +64,11 @@ CLASS_EXAMPLES = [
     ("Command not found: pytest", FC.DEPENDENCY_MISSING),
     ("C:\\src\\hashtable.h(52): error C2143: syntax error: missing ';' before '<'", FC.VALIDATION_FAILURE),
     ("CMake Error at tests/CMakeLists.txt:12 (message):", FC.VALIDATION_FAILURE),
-    ("no configuration file provided: not found", FC.UNKNOWN),
+    ("no configuration file provided: not found", FC.INFRA_TOOLING),
     ("Process completed with exit code 1.", FC.UNKNOWN),
+    # A plain cancel (superseded run, fail-fast sibling) is no failure of the project: the Actions reader
+    # should drop it; the classifier has no class for it. "exceeded the maximum execution time" is timeout.
+    ("The operation was canceled.", FC.UNKNOWN),
     ("", FC.UNKNOWN),
 ]
 
@@ -124,7 +127,7 @@ def test_context_classifies_when_root_line_is_silent() -> None:
         ("error[E0308]: mismatched types", "compile:E0308|mismatched types", "E0308: mismatched types"),
         (
             "FAILED tests/t.py::test_div[0-1] - ZeroDivisionError: division by zero",
-            "test:tests/t.py::test_div|ZeroDivisionError",
+            "test:tests.t.test_div|ZeroDivisionError",
             "Test failure: tests/t.py::test_div (ZeroDivisionError)",
         ),
     ],
@@ -181,7 +184,7 @@ def test_titles_and_signatures_are_redacted() -> None:
 def test_diagnose_test_signature_and_class() -> None:
     failing = diagnose_test("tests/t.py::test_a[3]", "AssertionError", "assert 3 == 4")
     assert failing.failure_class is FC.VALIDATION_FAILURE
-    assert failing.signature == "test:tests/t.py::test_a|AssertionError"
+    assert failing.signature == "test:tests.t.test_a|AssertionError"
     assert diagnose_test("tests/t.py::test_a[9]", "AssertionError", "x").cluster_id == failing.cluster_id
     assert diagnose_test("tests/t.py::test_big", "MemoryError").failure_class is FC.OOM
 
@@ -216,6 +219,89 @@ def test_real_error_lines(fragment: str, expected: FailureClass) -> None:
     ]
     assert lines, fragment
     assert {diagnose_line(line).failure_class for line in lines} == {expected}
+
+
+# Shortened re-typings of root-cause lines (with the context that decides) seen in real Actions logs,
+# with the class the design's definitions give them. (line, context, class, signature)
+REAL_LINE_ROWS = [
+    ("FAIL __tests__/api.admin.events.test.ts", (), FC.VALIDATION_FAILURE, "test:__tests__.api.admin.events.test.ts|"),
+    ("FAIL src/cart.test.ts (5.2 s)", (), FC.VALIDATION_FAILURE, "test:src.cart.test.ts|"),
+    ("  ● cart api › returns the total", (), FC.VALIDATION_FAILURE, "test:cart api returns the total|"),
+    (
+        'DatabaseError: Failed to open table "chunks"',
+        (" FAIL  src/e2e/cache.e2e.test.ts > Cache E2E",),
+        FC.VALIDATION_FAILURE,
+        "test:src.e2e.cache.e2e.test.ts.Cache E2E|",
+    ),
+    (
+        "Type error: Property 'status' does not exist on type '{}'.",
+        ("./app/api/route.ts:193:27",),
+        FC.VALIDATION_FAILURE,
+        "compile:type-error|Property 'status' does not exist on type '{}'.",
+    ),
+    (
+        "System.InvalidOperationException: Column 'Value' not found in Tests.Item.",
+        ("  Failed Crud_Update [21 ms]", "  Error Message:"),
+        FC.VALIDATION_FAILURE,
+        "test:Crud_Update|",
+    ),
+    (
+        "[ERR_PNPM_RECURSIVE_RUN_FIRST_FAIL] kit@1.0.0-alpha.1 size: `size-limit --json`",
+        ("Exit status 1", "❌ Error: size-limit validation failed"),
+        FC.VALIDATION_FAILURE,
+        "line:pnpm script failed: kit size",
+    ),
+    (
+        "│ Error: operation error DynamoDB: DescribeTable, StatusCode: 400, RequestID: 3HG0BBBL, "
+        "api error ValidationException: Value '' at 'tableName' failed to satisfy constraint",
+        (),
+        FC.VALIDATION_FAILURE,
+        "line:│ Error: operation error DynamoDB: DescribeTable, StatusCode: 400, RequestID: <id>, "
+        "api error ValidationException: Value '' at 'tableName' failed to satisfy constraint",
+    ),
+    (
+        "Error: failed to run main module `.build/wasm32-unknown-wasip1/debug/KitTests.xctest`",
+        ("Caused by:", "    1: error while executing at wasm backtrace:"),
+        FC.TOOL_FAILURE,
+        "line:Error: failed to run main module `.build/wasm32-unknown-wasip1/debug/KitTests.xctest`",
+    ),
+    (
+        "CMake Error at tests/CMakeLists.txt:1644 (message):",
+        ("  BUILD_TESTS=ON requires pytest for the selected Python interpreter",),
+        FC.DEPENDENCY_MISSING,
+        "line:CMake Error at tests/CMakeLists.txt:<line> (message):",
+    ),
+    (
+        "/bin/bash: line 1: cd: magefiles: No such file or directory",
+        ("make[1]: *** [make/go.mk:103: mod-tidy.magefiles] Error 1",),
+        FC.INFRA_TOOLING,
+        "line:/bin/bash: line <n>: cd: magefiles: No such file or directory",
+    ),
+    (
+        "no configuration file provided: not found",
+        (),
+        FC.INFRA_TOOLING,
+        "line:no configuration file provided: not found",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "context", "expected", "signature"), REAL_LINE_ROWS)
+def test_real_line_rows(line: str, context: tuple[str, ...], expected: FailureClass, signature: str) -> None:
+    diagnosis = diagnose_line(line, context)
+    assert (diagnosis.failure_class, diagnosis.signature) == (expected, signature)
+
+
+def test_plain_cmake_error_stays_a_failed_check() -> None:
+    diagnosis = diagnose_line("CMake Error at CMakeLists.txt:3 (add_library):", ["  Cannot find source file: a.c"])
+    assert diagnosis.failure_class is FC.VALIDATION_FAILURE
+
+
+def test_pnpm_wrapper_takes_its_class_from_the_context() -> None:
+    wrapper = "[ERR_PNPM_RECURSIVE_RUN_FIRST_FAIL] kit@2.0.0 test: `vitest run`"
+    assert diagnose_line(wrapper).failure_class is FC.UNKNOWN
+    missing = diagnose_line(wrapper, ["Error: Cannot find module 'left-pad'"])
+    assert (missing.failure_class, missing.signature) == (FC.DEPENDENCY_MISSING, "module:left-pad")
 
 
 def test_node_missing_module() -> None:

@@ -28,6 +28,9 @@ from trace_harness.identity import is_valid_cluster_id
 from trace_harness.taxonomy import FailureClass
 
 NORMALIZE_TABLE = [
+    # cloud request ids (fresh per call)
+    ("StatusCode: 400, RequestID: TV81BUBPLUV0UCB94B42OACS, api error", "StatusCode: 400, RequestID: <id>, api error"),
+    ("x-amz-request-id=AB12CD34EF56GH78 denied", "x-amz-request-id=<id> denied"),
     # timestamps and dates
     ("2024-01-02T03:04:05.1234567Z boom", "<ts> boom"),
     ("at 2025-06-06 03:46:25,123 boom", "at <ts> boom"),
@@ -93,8 +96,14 @@ def test_golden_vector() -> None:
     assert FINGERPRINT_VERSION == 1
     assert cluster_id(FailureClass.DEPENDENCY_MISSING, "module:procgen", 1) == "dependency-missing-d9c4df37"
     assert fingerprint(FailureClass.DEPENDENCY_MISSING, module_signature("procgen")) == "dependency-missing-d9c4df37"
+    # Was validation-failure-ec99ccf7 before test ids were canonicalised (unreleased, so still version 1).
     raw_test = failed_test_signature("tests/test_a.py::test_x[1-2]", "AssertionError")
-    assert fingerprint(FailureClass.VALIDATION_FAILURE, raw_test) == "validation-failure-ec99ccf7"
+    assert signature_at(raw_test) == "test:tests.test_a.test_x|AssertionError"
+    assert fingerprint(FailureClass.VALIDATION_FAILURE, raw_test) == "validation-failure-72749c93"
+    junit_spelling = failed_test_signature("tests.test_a::test_x[3-4]", "AssertionError")
+    assert fingerprint(FailureClass.VALIDATION_FAILURE, junit_spelling) == "validation-failure-72749c93"
+    aws = line_signature("Error: DescribeTable, StatusCode: 400, RequestID: 3HG0BBBLNF1PFMI7M5SG, api error")
+    assert fingerprint(FailureClass.VALIDATION_FAILURE, aws) == "validation-failure-3c4225ca"
 
 
 def test_cluster_id_follows_the_documented_formula() -> None:
@@ -110,7 +119,8 @@ def test_every_family_id_is_a_valid_label(family: FailureClass) -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        (failed_test_signature("t.py::test_a[3]", "ValueError"), "test:t.py::test_a|ValueError"),
+        (failed_test_signature("t.py::test_a[3]", "ValueError"), "test:t.test_a|ValueError"),
+        (failed_test_signature("src/a.test.ts > Suite > adds"), "test:src.a.test.ts.Suite.adds|"),
         (lint_signature("Ruff", "F401", "src/a.py"), "lint:ruff|F401|src/a.py"),
         (module_signature("procgen.envs"), "module:procgen.envs"),
         (command_signature("shellcheck"), "command:shellcheck"),

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from .fingerprint import normalize
 from .models import Finding, TestPass
+from .test_ids import canonical_test_id
 
 _DEFAULT_KEYS_PER_CLUSTER = 256
 _DEFAULT_MAX_TESTS = 100_000
@@ -43,8 +44,8 @@ def failure_test_key(finding: Finding) -> str | None:
 
 
 def pass_test_keys(test_pass: TestPass) -> tuple[str, str]:
-    """A pass answers both exact (raw id) and normalized (parametrize-free) lookups."""
-    return f"raw:{test_pass.test_id}", f"norm:{normalize(test_pass.test_id)}"
+    """A pass answers both exact (raw id) and canonical (any tool's spelling, parametrize-free) lookups."""
+    return f"raw:{test_pass.test_id}", f"norm:{normalize(canonical_test_id(test_pass.test_id))}"
 
 
 def has_window(times: list[datetime], min_count: int, within: timedelta) -> bool:

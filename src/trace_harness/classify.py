@@ -11,7 +11,15 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from .classify_rules import BUILTIN_RULES, EXTRACTORS, SEVERE_DETECTORS, Extracted, Rule, config_rules
+from .classify_rules import (
+    BUILTIN_RULES,
+    EXTRACTORS,
+    LEADING_EXCEPTION_RE,
+    SEVERE_DETECTORS,
+    Extracted,
+    Rule,
+    config_rules,
+)
 from .config import ClassRule
 from .fingerprint import (
     RawSignature,
@@ -65,7 +73,7 @@ def _classify(lines: Sequence[str], rules: Sequence[Rule]) -> _Match | None:
         if rule is not None:
             return _Match(failure_class=rule.failure_class, line=line, severe=rule.severe)
         extracted = _extract(line)
-        if extracted is not None:
+        if extracted is not None and extracted.failure_class is not None:
             return _Match(failure_class=extracted.failure_class, line=line)
     return None
 
@@ -96,12 +104,20 @@ def _all_rules(rules: Sequence[ClassRule]) -> tuple[Rule, ...]:
     return (*config_rules(rules), *BUILTIN_RULES)
 
 
+def _signature_source(root_cause: str, match: _Match | None) -> Extracted | None:
+    """The root line's own signature, unless it is a wrapper and the deciding line has a better one."""
+    root = _extract(root_cause)
+    if root is not None and root.failure_class is not None:
+        return root
+    return (_extract(match.line) if match else None) or root
+
+
 def diagnose_line(root_cause: str, context: Sequence[str] = (), *, rules: Sequence[ClassRule] = ()) -> Diagnosis:
     """Classify a root-cause log line (already stripped of timestamps and ANSI)."""
     lines = (root_cause, *context)
     match = _classify(lines, _all_rules(rules))
     family = match.failure_class if match else FailureClass.UNKNOWN
-    extracted = _extract(root_cause) or (_extract(match.line) if match else None)
+    extracted = _signature_source(root_cause, match)
     severity = _is_severe(match, family, lines)
     if extracted is not None:
         return _build(family, extracted.raw, extracted.title, severity)
@@ -109,10 +125,17 @@ def diagnose_line(root_cause: str, context: Sequence[str] = (), *, rules: Sequen
     return _build(family, line_signature(root_cause), f"{CLASS_INFO[family].title}: {summary}", severity)
 
 
+def _leading_exception(message: str) -> str:
+    """`ValueError` of `ValueError: bad value`: pytest's JUnit has no type, its console summary has."""
+    found = LEADING_EXCEPTION_RE.match(message)
+    return found.group("exc") if found else ""
+
+
 def diagnose_test(
     test_id: str, exception_type: str = "", message: str = "", *, rules: Sequence[ClassRule] = ()
 ) -> Diagnosis:
     """Classify a failed test case: signature is the test id plus the exception type."""
+    exception_type = exception_type.strip() or _leading_exception(message)
     lines = tuple(line for line in (f"{exception_type}: {message}".strip(": "),) if line)
     match = _classify(lines, _all_rules(rules))
     family = match.failure_class if match else FailureClass.VALIDATION_FAILURE

@@ -4,6 +4,10 @@
 the first rule that matches a line wins. ``EXTRACTORS`` turn a recognised line into a signature
 (test id + exception, module, command, package, lint rule + file, compile code + message) and
 give the class to use when no rule matched. ``SEVERE_DETECTORS`` flag data loss and secret exposure.
+
+A plain "The operation was canceled." (superseded run, fail-fast sibling, manual cancel) matches no
+rule on purpose: it is no failure of the project, so no class fits; cancellation after the maximum
+execution time is a timeout, and the Actions reader reports that marker instead.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from .fingerprint import (
     command_signature,
     compile_signature,
     failed_test_signature,
+    line_signature,
     lint_signature,
     module_signature,
     normalize,
@@ -98,6 +103,12 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         r"(?i)no required module provides package|Could not resolve dependencies|npm ERR! 404",
         r"(?i)\bERESOLVE\b|unable to resolve dependency tree|\bSource \"[^\"]+\" not found",
     ),
+    # CMake's own "CMake Error" is a failed check unless its message says a tool or package is missing.
+    *_rules(
+        FC.DEPENDENCY_MISSING,
+        r"\bCMake Error\b",
+        requires=r"(?i)\bCould NOT find \w|\brequires [\w.+-]+ for the\b|\bis not installed\b",
+    ),
     *_rules(
         FC.VALIDATION_FAILURE,
         r"\bAssertionError\b|^E\s+assert\b|^\s*assert\b|\bFAILED \S+::|--- FAIL: |\bExpected:.*Received:",
@@ -106,6 +117,11 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         r"^\s*[\w./-]+\.(?:c|cc|cpp|cxx|h|hpp|m|java|kt|swift|cs|rs|go):\d+(?::\d+)?: (?:fatal )?error\b",
         r"\berror C\d{4}\b|\bCMake Error\b",
         r"(?i)\bwould reformat\b|\bFound \d+ errors?\b|\bSyntaxError\b|\bTypeError\b|\bNameError\b",
+        # jest/vitest suite and case lines, dotnet test, Next.js type check, size-limit budgets.
+        r"^\s*FAIL\s+\S+\.[cm]?[jt]sx?\b|^\s*● .+ › |^\s*Failed \S+ \[\d|^Type error: ",
+        r"(?i)size-limit validation failed|\bsize limit has exceeded\b",
+        # A cloud API refusing the request the project's own config built (AWS: 400 ValidationException).
+        r"\bapi error ValidationException\b",
     ),
     *_rules(
         FC.AWAITING_INPUT,
@@ -118,6 +134,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         _EXIT + r"(?:139|134)\b",
         r"(?i)malformed[_ ](?:protocol|json|response|output)|failed to parse (?:json|response|output)",
         r"(?i)unsupported tool|tool[_ ]unsupported|internal compiler error",
+        r"failed to run main module|\bwasm backtrace\b|\bwasm trap\b",  # wasmtime: the program trapped
     ),
     *_rules(
         FC.INFRA_TOOLING,
@@ -130,6 +147,8 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         r"(?i)no space left on device|\bENOSPC\b|disk (?:is )?full",
         r"(?i)lost communication with the server|runner has received a shutdown signal|runner .{0,40}lost",
         r"(?i)\bunhealthy\b|health ?check failed|Cannot connect to the Docker daemon",
+        # The workspace lacks what the job's script expects (checkout, working-directory): environment.
+        r"no configuration file provided: not found|\bcd: [^:]+: No such file or directory",
     ),
 )
 
@@ -151,9 +170,11 @@ SEVERE_DETECTORS: tuple[re.Pattern[str], ...] = tuple(
 
 @dataclass(frozen=True, slots=True)
 class Extracted:
+    """A signature read off a line; ``failure_class`` None when the line is a wrapper that says no cause."""
+
     raw: RawSignature
     title: str
-    failure_class: FailureClass
+    failure_class: FailureClass | None
 
 
 Builder = Callable[[re.Match[str]], Extracted]
@@ -178,6 +199,24 @@ def _pytest(m: re.Match[str]) -> Extracted:
 def _gotest(m: re.Match[str]) -> Extracted:
     test_id = m.group("test")
     return Extracted(failed_test_signature(test_id), f"Test failure: {test_id}", FC.VALIDATION_FAILURE)
+
+
+def _named_test(m: re.Match[str]) -> Extracted:
+    test_id = m.group("test").strip()
+    return Extracted(failed_test_signature(test_id), f"Test failure: {test_id}", FC.VALIDATION_FAILURE)
+
+
+def _type_error(m: re.Match[str]) -> Extracted:
+    message = m.group("msg").strip()
+    return Extracted(
+        compile_signature("type-error", message), f"Type error: {normalize(message)}", FC.VALIDATION_FAILURE
+    )
+
+
+def _pnpm_script(m: re.Match[str]) -> Extracted:
+    # pnpm only relays a script's failure; the version in `pkg@1.0.0` must not move the id.
+    text = f"pnpm script failed: {m.group('pkg')} {m.group('script')}"
+    return Extracted(line_signature(text), text, None)
 
 
 def _module(m: re.Match[str]) -> Extracted:
@@ -219,6 +258,8 @@ def _c_compile(m: re.Match[str]) -> Extracted:
 
 
 _EXC = r"(?P<exc>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failed|Failure|Timeout|Warning))"
+# `ValueError: bad value`: a message that starts with its exception's name.
+LEADING_EXCEPTION_RE = re.compile(_EXC + r": ")
 _PATH = r"(?P<path>[\w./\\<>-]+\.[A-Za-z]{1,5})"
 
 EXTRACTORS: tuple[Extractor, ...] = tuple(
@@ -226,6 +267,11 @@ EXTRACTORS: tuple[Extractor, ...] = tuple(
     for pattern, build in (
         (r"\b(?:FAILED|ERROR) (?P<test>[^\s:]+::\S+)(?: - " + _EXC + r"\b)?", _pytest),
         (r"--- FAIL: (?P<test>\S+)", _gotest),
+        (r"^\s*FAIL\s+(?P<test>\S+\.[cm]?[jt]sx?(?:\s+>\s+.*?)?)(?:\s+\([\d.]+ ?m?s\))?\s*$", _named_test),
+        (r"^\s*● (?P<test>.+? › .+?)\s*$", _named_test),
+        (r"^\s*Failed (?P<test>\S+) \[\d", _named_test),
+        (r"^Type error: (?P<msg>.+)", _type_error),
+        (r"\[ERR_PNPM_RECURSIVE_RUN_FIRST_FAIL\] (?P<pkg>\S+?)@\S+ (?P<script>[^\s:]+):", _pnpm_script),
         (r"(?P<kind>ModuleNotFoundError|ImportError)?:? ?No module named '?(?P<mod>[\w.]+)'?", _module),
         (r"Cannot find module '(?P<mod>[^']+)'", _module),
         (r"(?P<cmd>[\w.+-]+): command not found", _command),

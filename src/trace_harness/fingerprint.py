@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .redact import mask
 from .taxonomy import FailureClass
+from .test_ids import PARAM_ID_RE, canonical_test_id
 
 FINGERPRINT_VERSION = 1
 
@@ -27,7 +28,6 @@ Normalizer = Callable[[str], str]
 Replacement = str | Callable[[re.Match[str]], str]
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_PARAM_ID_RE = re.compile(r"(\btest\w*)\[(?:[^\[\]]|\[[^\[\]]*\])*\]")
 _GO_MAP_RE = re.compile(r"\bmap\[([^\[\]]*)\]")
 _MAX_SIGNATURE_CHARS = 512
 
@@ -39,7 +39,7 @@ def _sorted_go_map(match: re.Match[str]) -> str:
 
 # Order matters: broader, more specific shapes (timestamps, uuids, paths) go before bare numbers.
 _V1_RULES: tuple[tuple[re.Pattern[str], Replacement], ...] = (
-    (_PARAM_ID_RE, r"\1"),
+    (PARAM_ID_RE, r"\1"),
     (_GO_MAP_RE, _sorted_go_map),
     (
         re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2}|\s?UTC)?"),
@@ -48,6 +48,11 @@ _V1_RULES: tuple[tuple[re.Pattern[str], Replacement], ...] = (
     (re.compile(r"\b\d{4}[/-]\d{2}[/-]\d{2}\b"), "<date>"),
     (re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{1,2} \d{2}:\d{2}:\d{2}\b"), "<ts>"),
     (re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"), "<time>"),
+    # Cloud APIs stamp every error with a fresh request id (AWS: 52 upper-case alphanumerics).
+    (
+        re.compile(r"(?i)\b((?:x-amz-)?request[ _-]?id|trace[ _-]?id|correlation[ _-]?id)([\"':= ]+)[\w-]{8,}"),
+        r"\1\2<id>",
+    ),
     (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<uuid>"),
     (
         re.compile(
@@ -98,6 +103,8 @@ def normalize_v1(text: str) -> str:
 
 
 NORMALIZERS: dict[int, Normalizer] = {1: normalize_v1}
+# Per version, the kinds whose first part is first rewritten to one spelling (a test id printed by any tool).
+CANONICALIZERS: dict[int, dict[str, Normalizer]] = {1: {"test": canonical_test_id}}
 
 
 def normalize(text: str, version: int = FINGERPRINT_VERSION) -> str:
@@ -126,8 +133,16 @@ class RawSignature(BaseModel):
 def signature_at(raw: RawSignature, version: int = FINGERPRINT_VERSION) -> str:
     """The redacted, normalized signature text: `<kind>:<part>|<part>...`."""
     # Mask before normalizing too: blanking could break a token's shape and hide it from the masker.
-    parts = "|".join(normalize(mask(part), version) for part in raw.parts)
+    masked = _canonical_parts(raw.kind, tuple(mask(part) for part in raw.parts), version)
+    parts = "|".join(normalize(part, version) for part in masked)
     return mask(f"{raw.kind}:{parts}")[:_MAX_SIGNATURE_CHARS]
+
+
+def _canonical_parts(kind: SignatureKind, parts: tuple[str, ...], version: int) -> tuple[str, ...]:
+    canonicalize = CANONICALIZERS.get(version, {}).get(kind)
+    if canonicalize is None or not parts:
+        return parts
+    return (canonicalize(parts[0]), *parts[1:])
 
 
 def fingerprint(family: FailureClass, raw: RawSignature, version: int = FINGERPRINT_VERSION) -> str:

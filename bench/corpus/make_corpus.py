@@ -212,6 +212,18 @@ def rustc_e0308(tmp: Path, v: int) -> Captured:
     return run_in(tmp, ["rustc", "--edition", "2021", str(source.name)], "rustc main.rs")
 
 
+def cmake_missing_package(tmp: Path, v: int) -> Captured:
+    lists = (
+        "cmake_minimum_required(VERSION 3.10)\nproject(app C)\n" + padding(v) + "find_package(ZzzAbsentLib REQUIRED)\n"
+    )
+    write(tmp / "CMakeLists.txt", lists)
+    return run_in(tmp, ["cmake", "-S", ".", "-B", "build"], "cmake -S . -B build")
+
+
+def cd_missing_dir(tmp: Path, v: int) -> Captured:
+    return shell_script(tmp, f"echo 'packaging step {v}'\ncd dist-output\ntar czf app.tgz .\n", "cd dist-output")
+
+
 def node_missing(tmp: Path, v: int) -> Captured:
     script = write(tmp / "index.js", padding(v).replace("#", "//") + "require('left-pad-missing');\n")
     return run_in(tmp, ["node", str(script)], "node index.js")
@@ -237,6 +249,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("gcc-undeclared", "validation_failure", gcc_undeclared),
     Scenario("rustc-E0308", "validation_failure", rustc_e0308),
     Scenario("node-left-pad-missing", "dependency_missing", node_missing),
+    Scenario("cmake-ZzzAbsentLib", "dependency_missing", cmake_missing_package),
+    Scenario("cd-dist-output", "infra_tooling", cd_missing_dir),
 )
 
 

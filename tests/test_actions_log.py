@@ -20,10 +20,10 @@ from trace_harness.evidence.actions_log import (
     excerpt,
     parse_line,
     path_identity,
-    physical_lines,
     read_actions_log,
 )
 from trace_harness.evidence.actions_rootcause import PATTERNS, better, candidate, rank_line
+from trace_harness.evidence.actions_scan import line_blocks
 from trace_harness.evidence.base import ReaderOptions
 from trace_harness.models import Finding
 
@@ -214,10 +214,18 @@ def test_overlong_line_is_capped_and_memory_stays_bounded() -> None:
 
 
 class _Chain:
-    """Two binary streams read one after the other through ``readline``."""
+    """Two binary streams read one after the other through ``read`` or ``readline``."""
 
     def __init__(self, *streams: io.BufferedIOBase | io.BytesIO) -> None:
         self.streams = list(streams)
+
+    def read(self, size: int = -1) -> bytes:
+        while self.streams:
+            chunk = self.streams[0].read(size)
+            if chunk:
+                return chunk
+            self.streams.pop(0)
+        return b""
 
     def readline(self, limit: int = -1) -> bytes:
         while self.streams:
@@ -228,9 +236,10 @@ class _Chain:
         return b""
 
 
-def test_physical_lines_counts_an_overlong_line_once() -> None:
+def test_line_blocks_count_an_overlong_line_once() -> None:
     data = b"a" * 100 + b"\nshort\n"
-    assert [(n, len(chunk)) for n, chunk in physical_lines(io.BytesIO(data), limit=16)] == [(1, 16), (2, 6)]
+    lines = b"".join(line_blocks(io.BytesIO(data), limit=16, size=8)).split(b"\n")
+    assert [len(line) for line in lines] == [16, 5, 0]
 
 
 def test_invalid_utf8_nul_and_ansi_are_replaced_not_fatal() -> None:

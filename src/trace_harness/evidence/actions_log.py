@@ -6,10 +6,13 @@ Steps open at ``##[group]Run …`` (raw form) or when the step column changes (g
 inside that first group is never evidence. A step failed when it printed ``##[error]``; its exit code,
 annotations and warnings become metadata of its single root-cause finding (see ``actions_rootcause``).
 Cancellation, time-outs and runner loss are terminal conditions: a second finding only when the step also
-shows a real error. The log is streamed line by line with a length cap, so memory stays bounded.
+shows a real error. The log is read in blocks of whole lines with a per-line byte cap, so memory stays
+bounded; only lines the bulk gate picks (``actions_scan``) run through the per-line logic below.
 
-Each line is masked as it is read (a ``PemTracker`` follows key blocks across lines) before any window
-keeps or cuts it; the cluster accumulator masks what it keeps again.
+Redaction masks what is kept, when it is kept: the root line, context windows, metadata. Windows hold raw
+lines with a flag telling whether the line began inside a private-key block (key markers are followed on
+every line the gate picks, and no other line can open or close a block), so a kept line is masked exactly
+as if every line had gone through a ``PemTracker`` in reading order, before it is cut to size.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice, repeat
 from typing import BinaryIO
 
 from .. import classify
 from ..bounds import MAX_EVIDENCE_EXCERPT_BYTES, byte_len, truncate
 from ..models import Finding
 from ..redact import PemTracker, mask
-from .actions_rootcause import FALLBACK_RANK, Candidate, better, candidate, fallback
+from .actions_rootcause import FALLBACK_RANK, Candidate, better, candidate, fallback, rank_line
+from .actions_scan import every_line, gated_lines, last_lines, line_blocks, lines_backward, lines_forward
 from .base import Item, ReaderOptions
 
 SOURCE = "actions_log"
@@ -35,6 +40,7 @@ CONTEXT_LINE_BYTES = 1024
 REAL_ERROR_RANK = 4
 
 _TIMESTAMP_RE = re.compile(r"^\ufeff?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?Z ?")
+_TIMESTAMP_BYTES_RE = re.compile(rb"(?:\xef\xbb\xbf)?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z")
 _GH_VIEW_RE = re.compile(r"^([^\t]*)\t([^\t]*)\t\ufeff?(?=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
 _GH_COLUMNS_RE = re.compile(r"^([^\t]*)\t([^\t]*)\t\ufeff?")  # once the form is known: continuations too
 _ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
@@ -58,11 +64,25 @@ TERMINALS: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 @dataclass(slots=True)
 class LogLine:
+    """One line as read: ``text`` is raw (unmasked) unless it is a key-block or ``##[error]`` line."""
+
     line_no: int
     timestamp: str
     text: str
     job: str = ""
     step: str = ""
+    inside: bool = False  # the line began inside a private-key block
+    raw: bytes = b""
+    masked_text: str | None = None
+
+    def masked(self) -> str:
+        if self.masked_text is None:
+            self.masked_text = masked_as_read(self.text, self.inside)
+        return self.masked_text
+
+
+# A kept context line: its raw bytes and whether it began inside a key block; masked when a finding is made.
+Kept = tuple[bytes, bool]
 
 
 @dataclass(slots=True)
@@ -70,21 +90,22 @@ class Step:
     """What one step has shown so far; only the best candidate and a bounded window are kept."""
 
     name: str
+    header: str = ""  # the raw ``##[group]Run`` line naming the step, masked only if the step fails
     in_header: bool = False
     column: str = ""  # gh form: the raw step column, to notice when it changes
     best: Candidate | None = None
-    before: tuple[str, ...] = ()
-    after: list[str] = field(default_factory=list)
-    last_output: Candidate | None = None
+    before: tuple[Kept, ...] = ()
+    after: list[Kept] = field(default_factory=list)
+    last_output: LogLine | None = None
     exit_code: str = ""
     annotations: int = 0
     warnings: int = 0
     first_warning: str = ""
     terminal: Candidate | None = None
     terminal_kind: str = ""
-    terminal_before: tuple[str, ...] = ()
+    terminal_before: tuple[Kept, ...] = ()
     exit_line: Candidate | None = None  # the root of last resort: a step that failed without printing
-    exit_before: tuple[str, ...] = ()
+    exit_before: tuple[Kept, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -106,9 +127,11 @@ class Job:
     last_timestamp: str = ""
     column: str = ""  # the gh-form job column being read
     whole_job: bool = True  # False for an archive's per-step file, which never shows the job's end
-    # Every line is masked as read, key blocks across lines included, so no kept window holds a raw secret.
+    gh_form: bool | None = None  # None until the first non-empty line
+    line_no: int = 0
+    # Fed only the lines the gate picks: every line that can open or close a key block is among them.
     pem: PemTracker = field(default_factory=PemTracker)
-    recent: deque[str] = field(default_factory=lambda: deque(maxlen=CONTEXT_LINES))
+    recent: deque[Kept] = field(default_factory=lambda: deque(maxlen=CONTEXT_LINES))
 
 
 def read_actions_log(stream: BinaryIO, display_path: str, options: ReaderOptions) -> Iterator[Item]:
@@ -116,41 +139,51 @@ def read_actions_log(stream: BinaryIO, display_path: str, options: ReaderOptions
     del options  # Actions logs carry their own structure; no config applies yet
     run, job_name, step_name = (mask(part) for part in path_identity(display_path))
     job = Job(display_path, run, job_name, Step(step_name or "Set up job"), whole_job=not step_name)
-    gh_form: bool | None = None
-    for line_no, raw in physical_lines(stream):
-        text = decode(raw)
-        if gh_form is None and text:
-            gh_form = bool(_GH_VIEW_RE.match(text))
-        yield from _consume(job, parse_line(line_no, text, gh_form or False))
+    for block in line_blocks(stream, MAX_LINE_BYTES):
+        if job.gh_form is None:
+            job.gh_form = _detect_form(block)
+        done = 0
+        for start, end in every_line(block) if job.gh_form else gated_lines(block):
+            _pass_over(job, block, done, start)
+            job.line_no += 1
+            raw = block[start:end]
+            yield from _consume(job, parse_line(job.line_no, decode(raw), bool(job.gh_form), raw))
+            done = end + 1
+        _pass_over(job, block, done, len(block))
     yield from _close_step(job, at_end=True)
 
 
-def physical_lines(stream: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes]]:
-    """Numbered lines, each cut at ``limit`` bytes; the rest of an overlong line is read and dropped."""
-    line_no = 0
-    while chunk := stream.readline(limit):
-        line_no += 1
-        overlong = len(chunk) >= limit and not chunk.endswith(b"\n")
-        while overlong and (rest := stream.readline(limit)):
-            overlong = not rest.endswith(b"\n")
-        yield line_no, chunk
+def _detect_form(block: bytes) -> bool | None:
+    """gh form when the first non-empty line has job and step columns; None while no line has text."""
+    for raw in lines_forward(block, 0, len(block)):
+        if text := decode(raw):
+            return bool(_GH_VIEW_RE.match(text))
+    return None
 
 
 def decode(raw: bytes) -> str:
     """Text of a raw line: invalid UTF-8 and NUL replaced, line end and ANSI escapes removed."""
     text = raw.decode("utf-8", errors="replace").rstrip("\r\n").replace("\x00", "\ufffd")
-    return _ANSI_RE.sub("", text)
+    return _ANSI_RE.sub("", text) if "\x1b" in text else text
 
 
-def parse_line(line_no: int, text: str, gh_form: bool) -> LogLine:
+def parse_line(line_no: int, text: str, gh_form: bool, raw: bytes = b"") -> LogLine:
     job = step = ""
     if gh_form and (columns := _GH_COLUMNS_RE.match(text)):
         job, step = columns.group(1), columns.group(2)
         text = text[columns.end() :]
     match = _TIMESTAMP_RE.match(text)
     if match is None:
-        return LogLine(line_no, "", text.lstrip("\ufeff"), job, step)
-    return LogLine(line_no, match.group(1) + "Z", text[match.end() :], job, step)
+        return LogLine(line_no, "", text.lstrip("\ufeff"), job, step, raw=raw)
+    return LogLine(line_no, match.group(1) + "Z", text[match.end() :], job, step, raw=raw)
+
+
+def masked_as_read(text: str, inside: bool) -> str:
+    """The line masked as a reader masking every line in order would: runner markers alone, other lines
+    through a key tracker that was ``inside`` a private-key block when the line began."""
+    if text.startswith("##["):
+        return mask(text)
+    return PemTracker(inside=inside).feed(text) if inside or "PRIVATE KEY" in text else mask(text)
 
 
 def path_identity(display_path: str) -> tuple[str, str, str]:
@@ -175,17 +208,82 @@ def _consume(job: Job, line: LogLine) -> Iterator[Finding]:
     # Continuation lines carry no timestamp: they belong to the entry above.
     line.timestamp = line.timestamp or job.last_timestamp
     job.last_timestamp = line.timestamp
-    # Runner markers are never part of a key block: masked alone, they leave the key tracking as it was.
-    line.text = mask(line.text) if line.text.startswith("##[") else job.pem.feed(line.text)
-    _note_job_facts(job, line.text)
+    _mask_what_decides(job, line)
+    _note_job_facts(job, line)
     if _opens_step(job, line):
         yield from _close_step(job, at_end=False)
-        job.step = Step(_step_name(line), in_header=line.text.startswith("##[group]Run "), column=line.step)
+        job.step = _open_step(line)
     elif line.text in _JOB_END:
         yield from _close_step(job, at_end=False)
         job.ended = True
         return
     _observe(job, line)
+
+
+def _mask_what_decides(job: Job, line: LogLine) -> None:
+    """Mask now the lines whose masked text decides what happens: key-block lines and ``##[error]``."""
+    line.inside = job.pem.inside
+    if line.text.startswith("##["):  # runner markers are never part of a key block
+        if line.text.startswith("##[error]"):
+            line.text = line.masked_text = mask(line.text)
+    elif line.inside or "PRIVATE KEY" in line.text:
+        line.text = line.masked_text = job.pem.feed(line.text)
+
+
+def _pass_over(job: Job, block: bytes, start: int, end: int) -> None:
+    """Lines ``block[start:end]`` the gate passed over: none of them is a marker, root cause, job fact or
+    key line, so they only fill the context windows, the step's last output and the clock."""
+    count = block.count(b"\n", start, end)
+    if not count or job.ended:
+        job.line_no += count
+        return
+    inside, step = job.pem.inside, job.step
+    if job.expect_sha:
+        _note_sha(job, _read(job, next(lines_forward(block, start, end)), 0, inside))
+    if step.best is not None and len(step.after) < CONTEXT_LINES:
+        room = CONTEXT_LINES - len(step.after)
+        step.after.extend(zip(islice(lines_forward(block, start, end), room), repeat(inside)))
+    job.line_no += count
+    _note_last_lines(job, block, start, end)
+    job.recent.extend(zip(last_lines(block, start, end, CONTEXT_LINES), repeat(inside)))
+
+
+def _note_last_lines(job: Job, block: bytes, start: int, end: int) -> None:
+    """The step's last output line and the clock, from the newest passed-over line backwards."""
+    want_output = not job.step.in_header
+    output: LogLine | None = None
+    clock = ""
+    for back, raw in enumerate(lines_backward(block, start, end)):
+        if want_output and output is None:
+            line = _read(job, raw, job.line_no - back, job.pem.inside)
+            output = line if line.inside or _is_output(line.text) else None
+            stamp = line.timestamp
+        else:
+            stamp = _clock(job, raw)
+        clock = clock or stamp
+        if stamp and (output is not None or not want_output):
+            break
+    if output is not None:  # a continuation line carries the clock of the entry above
+        output.timestamp = stamp or job.last_timestamp
+        job.step.last_output = output
+    job.last_timestamp = clock or job.last_timestamp
+
+
+def _clock(job: Job, raw: bytes) -> str:
+    """The line's own timestamp; plain ASCII lines that cannot hold one are not decoded at all."""
+    if not _TIMESTAMP_BYTES_RE.match(raw) and raw.isascii() and b"\x1b" not in raw and not job.gh_form:
+        return ""
+    return parse_line(0, decode(raw), bool(job.gh_form)).timestamp
+
+
+def _read(job: Job, raw: bytes, line_no: int, inside: bool) -> LogLine:
+    line = parse_line(line_no, decode(raw), bool(job.gh_form), raw)
+    line.inside = inside
+    return line
+
+
+def _is_output(text: str) -> bool:
+    return bool(text.strip()) and not text.startswith("[command]")
 
 
 def _switch_job(job: Job, line: LogLine) -> Iterator[Finding]:
@@ -202,21 +300,39 @@ def _opens_step(job: Job, line: LogLine) -> bool:
     return line.text.startswith("##[group]Run ") or line.text == _POST_JOB
 
 
-def _step_name(line: LogLine) -> str:
+def _open_step(line: LogLine) -> Step:
     if line.step:
-        return mask(line.step)
-    return "Post job cleanup" if line.text == _POST_JOB else line.text.removeprefix("##[group]")
+        return Step(mask(line.step), column=line.step)
+    if line.text == _POST_JOB:
+        return Step("Post job cleanup")
+    return Step("", header=line.text, in_header=line.text.startswith("##[group]Run "))
 
 
-def _note_job_facts(job: Job, text: str) -> None:
-    if job.expect_sha and (sha := _SHA_RE.match(text)):
+def _step_name(step: Step) -> str:
+    return step.name or mask(step.header).removeprefix("##[group]")
+
+
+def _matched(regex: re.Pattern[str], line: LogLine) -> re.Match[str] | None:
+    """A match on the masked line, tried only when the raw line matches (masking is the costly part)."""
+    return regex.match(line.masked()) if regex.match(line.text) else None
+
+
+def _note_sha(job: Job, line: LogLine) -> None:
+    if job.expect_sha and (sha := _matched(_SHA_RE, line)):
         job.commit = sha.group(0)
-    job.expect_sha = text.endswith("log -1 --format=%H") or text.endswith("log -1 --format='%H'")
-    if env_sha := _ENV_SHA_RE.match(text):
+    job.expect_sha = False
+
+
+def _note_job_facts(job: Job, line: LogLine) -> None:
+    _note_sha(job, line)
+    text = line.text
+    if text.endswith(("log -1 --format=%H", "log -1 --format='%H'")):
+        job.expect_sha = line.masked().endswith(("log -1 --format=%H", "log -1 --format='%H'"))
+    if env_sha := _matched(_ENV_SHA_RE, line):
         job.commit = env_sha.group(1)
-    if not job.commit and (head := _HEAD_RE.match(text)):
+    if not job.commit and (head := _matched(_HEAD_RE, line)):
         job.commit = head.group(1)
-    if not job.workflow and (uses := _USES_RE.match(text)):
+    if not job.workflow and (uses := _matched(_USES_RE, line)):
         job.workflow = uses.group(1)
 
 
@@ -228,16 +344,17 @@ def _observe(job: Job, line: LogLine) -> None:
         _observe_marker(job, line)
     elif text.strip() and not text.startswith("[command]"):
         _observe_output(job, line)
+    kept = (line.raw, line.inside)
     if step.best is not None and step.best.line_no != line.line_no and len(step.after) < CONTEXT_LINES:
-        step.after.append(_context(text))
-    job.recent.append(_context(text))
+        step.after.append(kept)
+    job.recent.append(kept)
 
 
 def _observe_marker(job: Job, line: LogLine) -> None:
     step, text = job.step, line.text
     if text.startswith("##[warning]"):
         step.warnings += 1
-        step.first_warning = step.first_warning or text.removeprefix("##[warning]")
+        step.first_warning = step.first_warning or line.masked().removeprefix("##[warning]")
     if not text.startswith("##[error]"):
         return
     if exit_code := _EXIT_CODE_RE.match(text):
@@ -263,14 +380,18 @@ def _note_terminal(job: Job, kind: str, line: LogLine) -> None:
 
 def _observe_output(job: Job, line: LogLine) -> None:
     step = job.step
-    step.last_output = fallback(line.line_no, line.timestamp, line.text)
-    found = candidate(line.line_no, line.timestamp, line.text)
+    step.last_output = line
+    if rank_line(line.text) is None:  # most lines: no pattern, so no need to mask
+        return
+    found = candidate(line.line_no, line.timestamp, line.masked())
     if found is not None and better(found, step.best):
         step.best, step.before, step.after = found, tuple(job.recent), []
 
 
-def _context(text: str) -> str:
-    return truncate(text, CONTEXT_LINE_BYTES)
+def _context(kept: Kept, gh_form: bool) -> str:
+    """A kept line as the excerpt shows it: masked first, then cut, so a cut never leaves half a secret."""
+    raw, inside = kept
+    return truncate(masked_as_read(parse_line(0, decode(raw), gh_form).text, inside), CONTEXT_LINE_BYTES)
 
 
 def _close_step(job: Job, at_end: bool) -> Iterator[Finding]:
@@ -280,7 +401,9 @@ def _close_step(job: Job, at_end: bool) -> Iterator[Finding]:
     if not (step.failed or incomplete):
         return
     metadata = _step_metadata(job, incomplete)
-    roots = [(root, "step_failure")] if (root := step.best or step.last_output or step.exit_line) else []
+    last = step.last_output
+    last_output = fallback(last.line_no, last.timestamp, last.masked()) if last is not None else None
+    roots = [(root, "step_failure")] if (root := step.best or last_output or step.exit_line) else []
     if step.terminal is not None:
         # Two root causes only when the step shows a real error besides the deadline or cancellation.
         real = [(r, kind) for r, kind in roots if r.rank < REAL_ERROR_RANK]
@@ -292,7 +415,7 @@ def _close_step(job: Job, at_end: bool) -> Iterator[Finding]:
 def _step_metadata(job: Job, incomplete: bool) -> dict[str, str]:
     step = job.step
     values = {
-        "step": step.name,
+        "step": _step_name(step),
         "job": job.job,
         "exit_code": step.exit_code,
         "annotations": str(step.annotations) if step.annotations else "",
@@ -304,7 +427,7 @@ def _step_metadata(job: Job, incomplete: bool) -> dict[str, str]:
 
 
 def _finding(job: Job, root: Candidate, kind: str, metadata: dict[str, str]) -> Finding:
-    before, after = _window(job.step, root)
+    before, after = (tuple(_context(kept, bool(job.gh_form)) for kept in side) for side in _window(job.step, root))
     diagnosis = classify.diagnose_line(root.root_cause, (*before, *after))
     pattern = {"pattern": root.pattern} if root.rank < FALLBACK_RANK else {"pattern": "last_output"}
     return Finding(
@@ -327,7 +450,7 @@ def _finding(job: Job, root: Candidate, kind: str, metadata: dict[str, str]) -> 
     )
 
 
-def _window(step: Step, root: Candidate) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _window(step: Step, root: Candidate) -> tuple[tuple[Kept, ...], tuple[Kept, ...]]:
     if step.best is root:
         return step.before, tuple(step.after)
     if step.exit_line is root:

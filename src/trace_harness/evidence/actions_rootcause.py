@@ -25,10 +25,14 @@ class Pattern:
     tiebreak: TieBreak = "first"
     # Substrings one of which every match contains; empty only for rows anchored at the line start.
     needles: tuple[str, ...] = ()
+    # For rows without needles: an RE2 prefix every match starts with, for the bulk line gate.
+    gate: str = ""
 
 
-def _p(name: str, regex: str, rank: int, tiebreak: TieBreak = "first", needles: tuple[str, ...] = ()) -> Pattern:
-    return Pattern(name, re.compile(regex), rank, tiebreak, needles)
+def _p(
+    name: str, regex: str, rank: int, tiebreak: TieBreak = "first", needles: tuple[str, ...] = (), gate: str = ""
+) -> Pattern:
+    return Pattern(name, re.compile(regex), rank, tiebreak, needles, gate)
 
 
 # First match wins, so narrower rows come before the broad rows of a lower rank.
@@ -68,19 +72,21 @@ PATTERNS: tuple[Pattern, ...] = (
         "compile_error",
         r"\berror TS\d+:|: (?:fatal )?error(?: [A-Z]+\d+)?: |^error: |^Type error: ",
         2,
-        needles=("error",),
+        needles=("error ", "error: "),
     ),
     _p(
         "source_error",
         r"^\S+\.(?:go|c|cc|cpp|h|hpp|rs|swift|kt|java|py|[cm]?[jt]sx?):\d+:\d+: (?!(?:warning|note|info)\b)\S",
         2,
+        gate=r"\S+\.\w+:\d+:\d+: ",
     ),
-    _p("lint_rule", r"^[A-Z]{1,4}\d{2,4} (?:\[\*\] )?\S", 2),  # ruff's full format: `F401 [*] message`
-    _p("exception", r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?::\s|$)", 2),
-    _p("go_panic", r"^panic: |^fatal error: ", 2),
-    _p("npm_error", r"^npm (?:ERR!|error) |\bERR_PNPM_\w+", 2, needles=("npm ", "ERR_PNPM_")),
-    _p("git_fatal", r"^fatal: ", 2),
-    _p("cmake_error", r"^CMake Error\b", 2),
+    # ruff's full format: `F401 [*] message`
+    _p("lint_rule", r"^[A-Z]{1,4}\d{2,4} (?:\[\*\] )?\S", 2, gate=r"[A-Z]{1,4}\d{2,4} "),
+    _p("exception", r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?::\s|$)", 2, needles=("Error", "Exception")),
+    _p("go_panic", r"^panic: |^fatal error: ", 2, needles=("panic: ", "fatal error: ")),
+    _p("npm_error", r"^npm (?:ERR!|error) |\bERR_PNPM_\w+", 2, needles=("npm ERR!", "npm error ", "ERR_PNPM_")),
+    _p("git_fatal", r"^fatal: ", 2, needles=("fatal: ",)),
+    _p("cmake_error", r"^CMake Error\b", 2, needles=("CMake Error",)),
     _p(
         "crash",
         r"Segmentation fault|core dumped|Aborted \(core",
@@ -88,13 +94,13 @@ PATTERNS: tuple[Pattern, ...] = (
         needles=("Segmentation fault", "core dumped", "Aborted (core"),
     ),
     # Rank 3: a test failed; the set of failures is stable across runs, their order is not.
-    _p("pytest_failed", r"^(?:FAILED|ERROR) \S+::\S+", 3, "min"),
-    _p("go_test_failed", r"^\s*--- FAIL: \S+", 3, "min"),
-    _p("jest_failed", r"^\s*● .+ › .+", 3, "min"),
-    _p("js_suite_failed", r"^\s*FAIL\s+\S+\.(?:[cm]?[jt]sx?)\b", 3, "min"),
+    _p("pytest_failed", r"^(?:FAILED|ERROR) \S+::\S+", 3, "min", ("FAILED ", "ERROR ")),
+    _p("go_test_failed", r"^\s*--- FAIL: \S+", 3, "min", ("--- FAIL: ",)),
+    _p("jest_failed", r"^\s*● .+ › .+", 3, "min", ("● ",)),
+    _p("js_suite_failed", r"^\s*FAIL\s+\S+\.(?:[cm]?[jt]sx?)\b", 3, "min", ("FAIL",)),
     _p("test_timeout", r"Test timeout of \d+ms exceeded|Test timed out in \d+ms", 3, "min", ("Test time",)),
-    _p("dotnet_failed", r"^\s*Failed \S+ \[\d", 3, "min"),
-    _p("playwright_failed", r"^\s*[✘✕×]\s+\S.*", 3, "min"),
+    _p("dotnet_failed", r"^\s*Failed \S+ \[\d", 3, "min", ("Failed ",)),
+    _p("playwright_failed", r"^\s*[✘✕×]\s+\S.*", 3, "min", ("✘", "✕", "×")),
     # Rank 4: errors without a tool-specific shape; the earliest one is usually the cause.
     _p(
         "generic_error",
@@ -137,6 +143,9 @@ class Candidate:
 # A cheap gate that most lines fail: the anchored rows tried at the line start only, and the others' needles.
 _ANCHORED = re.compile("|".join(f"(?:{row.regex.pattern})" for row in PATTERNS if not row.needles))
 _NEEDLES = tuple(sorted({needle for row in PATTERNS for needle in row.needles}))
+# What the bulk line gate (``actions_scan``) looks for: every needle, and the anchored rows' prefixes.
+GATE_NEEDLES = _NEEDLES
+GATE_PATTERNS = tuple(row.gate for row in PATTERNS if not row.needles)
 
 
 def might_match(body: str) -> bool:
@@ -148,8 +157,13 @@ def rank_line(text: str) -> Pattern | None:
     body = text.removeprefix(_ANNOTATION)
     found = None
     if might_match(body):
-        found = next((row for row in PATTERNS if row.regex.search(body)), None)
+        found = next((row for row in PATTERNS if _may_match(row, body) and row.regex.search(body)), None)
     return found or (ANNOTATION if body is not text else None)
+
+
+def _may_match(row: Pattern, body: str) -> bool:
+    # A row's needles are necessary, so a row none of whose needles occurs cannot match: skip its regex.
+    return not row.needles or any(needle in body for needle in row.needles)
 
 
 def candidate(line_no: int, timestamp: str, text: str) -> Candidate | None:

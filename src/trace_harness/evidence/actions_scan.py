@@ -1,0 +1,154 @@
+"""Bulk reading of Actions logs: blocks of whole lines, and a gate that picks the few lines worth a look.
+
+A job log is mostly passing noise. Python code per line would cap ingest at a few MB/s, so the log is read in
+1 MiB blocks of whole lines (each line cut at the reader's byte cap, as the line reader did), and one RE2
+search over a block (a DFA: linear time, hundreds of MB/s, where ``re`` backtracks through a 60-way
+alternation) finds every line that may matter: runner markers, root-cause needles from the rank table,
+key-block markers and job facts. The gate is a superset of what the reader reacts to; lines it passes over
+only feed the context windows, the step's last output and the clock, which the reader updates in bulk.
+The gate runs on the block with ANSI escapes removed (they may split a needle); line breaks are kept, so
+the n-th line of the gate text is the n-th line of the block.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import re2
+
+from .actions_rootcause import GATE_NEEDLES, GATE_PATTERNS
+
+BLOCK_BYTES = 1024 * 1024
+_ANSI_BYTES_RE = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?")
+# Literals the reader reacts to besides root-cause needles: key blocks, step and job ends, job facts.
+READER_NEEDLES = (
+    "PRIVATE KEY",
+    "Post job cleanup.",
+    "Cleaning up orphan processes",
+    "log -1 --format",
+    "GITHUB_SHA: ",
+    "HEAD is now at ",
+    "Uses:",
+    "GITHUB_WORKFLOW_REF:",
+)
+_TIMESTAMP = r"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?)?"
+
+
+def _minimal(needles: set[str]) -> list[str]:
+    """A needle containing a shorter needle adds nothing to "does any occur"."""
+    return sorted(needle for needle in needles if not any(o != needle and o in needle for o in needles))
+
+
+def _gate() -> re2._Regexp[bytes]:
+    anchored = "|".join(["##", *GATE_PATTERNS])
+    literals = [re2.escape(needle.encode()).decode("latin-1") for needle in _minimal({*GATE_NEEDLES, *READER_NEEDLES})]
+    pattern = rf"(?m)^(?:\xef\xbb\xbf)*{_TIMESTAMP}(?:{anchored})|" + "|".join(literals)
+    options = re2.Options()
+    # Bytes in, bytes matched: UTF-8 needles are byte strings. (The stubs lack the Encoding enum.)
+    options.encoding = re2.Options.Encoding.LATIN1  # type: ignore[attr-defined]
+    return re2.compile(pattern.encode("latin-1"), options)
+
+
+GATE = _gate()
+
+
+def line_blocks(stream: BinaryIO, limit: int, size: int = 0) -> Iterator[bytes]:
+    """Blocks of whole lines, each ending in a newline; a line longer than ``limit`` bytes keeps its first
+    ``limit`` bytes (the rest is read and dropped), so memory stays bounded whatever the input."""
+    pending, dropping = b"", False
+    while data := stream.read(size or BLOCK_BYTES):
+        if dropping:
+            newline = data.find(b"\n")
+            if newline < 0:
+                continue
+            data, dropping = data[newline:], False
+        data = pending + data
+        end = data.rfind(b"\n") + 1
+        pending = data[end:]
+        if len(pending) > limit:
+            pending, dropping = pending[:limit], True
+        if end:
+            yield cap_lines(data[:end], limit)
+    if pending:
+        yield cap_lines(pending + b"\n", limit)
+
+
+def cap_lines(block: bytes, limit: int) -> bytes:
+    """``block`` with every line cut at ``limit`` bytes. Probing every half-limit stride finds long lines
+    without walking each line: a line of ``limit`` bytes covers a whole probe window."""
+    pieces: list[bytes] = []
+    kept = probe = 0
+    stride = max(limit // 2, 1)
+    while probe < len(block):
+        if block.find(b"\n", probe, probe + stride) >= 0:
+            probe += stride
+            continue
+        start, end = block.rfind(b"\n", 0, probe) + 1, block.find(b"\n", probe)
+        if end - start > limit:
+            pieces.append(block[kept : start + limit])
+            kept = end
+        probe = end + 1
+    return b"".join([*pieces, block[kept:]]) if pieces else block
+
+
+def gated_lines(block: bytes) -> Iterator[tuple[int, int]]:
+    """(start, end) in ``block`` of each line the gate picks, in order; ``end`` is the line's newline."""
+    gate = _ANSI_BYTES_RE.sub(b"", block) if b"\x1b" in block else block
+    raw_start = gate_start = search = 0
+    while (match := GATE.search(gate, search)) is not None:
+        line_start = gate.rfind(b"\n", 0, match.start()) + 1
+        if gate is not block:  # escapes removed: the same line lies further on in the block
+            lines = gate.count(b"\n", gate_start, line_start)
+            raw_start = _skip_lines(block, raw_start, lines, line_start - gate_start)
+        else:
+            raw_start = line_start
+        gate_start = line_start
+        end = block.find(b"\n", raw_start)
+        yield raw_start, end
+        search = gate.find(b"\n", match.start()) + 1
+
+
+def _skip_lines(block: bytes, start: int, lines: int, at_least: int) -> int:
+    """Start of the line ``lines`` lines after the one at ``start``, knowing it is ``at_least`` bytes on."""
+    if not lines:
+        return start
+    position = start + at_least
+    missing = lines - block.count(b"\n", start, position)
+    for _ in range(missing):
+        position = block.find(b"\n", position) + 1
+    return position
+
+
+def every_line(block: bytes) -> Iterator[tuple[int, int]]:
+    start = 0
+    while (end := block.find(b"\n", start)) >= 0:
+        yield start, end
+        start = end + 1
+
+
+def lines_backward(block: bytes, start: int, end: int) -> Iterator[bytes]:
+    """The lines of ``block[start:end]`` (whole lines) from the last to the first, without newlines."""
+    stop = end - 1
+    while stop >= start:
+        begin = block.rfind(b"\n", start, stop) + 1 or start
+        yield block[begin:stop]
+        stop = begin - 1
+
+
+def lines_forward(block: bytes, start: int, end: int) -> Iterator[bytes]:
+    while start < end:
+        newline = block.find(b"\n", start, end)
+        yield block[start:newline]
+        start = newline + 1
+
+
+def last_lines(block: bytes, start: int, end: int, count: int, guess: int = 4096) -> list[bytes]:
+    """The last ``count`` lines of ``block[start:end]`` (whole lines), oldest first: one split of the tail."""
+    while True:
+        begin = max(start, end - guess)
+        lines = block[begin : end - 1].split(b"\n")
+        if len(lines) > count or begin == start:
+            return lines[-count:]  # the first piece may be a partial line, but more than ``count`` were found
+        guess *= 4

@@ -1,0 +1,83 @@
+"""The Actions-log bulk reader: block splitting, the line gate, and gate-on equal to gate-off output."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trace_harness.evidence import actions_log, actions_scan
+from trace_harness.evidence.actions_log import decode, parse_line, read_actions_log
+from trace_harness.evidence.actions_rootcause import rank_line
+from trace_harness.evidence.actions_scan import every_line, gated_lines, last_lines, line_blocks
+from trace_harness.evidence.base import ReaderOptions
+
+TS = "2026-06-18T09:00:00.1234567Z "
+KEY_BODY = "MIIEowIBAAKCAQEAx3kqL0Zt9Vh2yQ8pR4mN7sT1uW6bE5cD0fG3hJ2kL9"
+# Pieces of real-looking Actions output: markers, root causes of every rank, key blocks, facts, noise.
+VOCABULARY = (
+    "##[group]Run make test", "make test", "##[endgroup]", "##[warning]Node 16 is deprecated",
+    "##[error]Process completed with exit code 2.", "##[error]The operation was canceled.",
+    "##[error]Something broke", "FAILED tests/test_a.py::test_x - assert 1 == 2", "Error: ECONNREFUSED",
+    "ModuleNotFoundError: No module named 'yaml'", "src/a.c:3:5: error: 'x' undeclared", "E501 line too long",
+    "src/a.c:3:5: warning: unused", "--- FAIL: TestX (0.01s)", "  ● suite › case", "npm warn deprecated x",
+    "npm ERR! code ELIFECYCLE", "× failed test", "-----BEGIN RSA PRIVATE KEY-----", KEY_BODY,
+    "-----END RSA PRIVATE KEY-----", "git log -1 --format=%H", "3f1c2a9e8d7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a",
+    "HEAD is now at 3f1c2a9 Merge", "  GITHUB_SHA: 3f1c2a9e8d7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a", "[command]/usr/bin/git",
+    "Uses: acme/app/.github/workflows/ci.yml@refs/heads/main", "Post job cleanup.", "Cleaning up orphan processes",
+    "Collecting numpy==1.2", "", "   ", "token ghp_k3Tz8hLq2Wv9Xr4Nm7Bc1Dy6Fp0Gs5Hj2Ka pushed", "x" * 300,
+)  # fmt: skip
+DECORATIONS = ("", "\x1b[31m", "\x1b[0m", "\r", "\x1b]0;title\x07", "\ufeff")
+
+
+@st.composite
+def raw_logs(draw: st.DrawFn) -> bytes:
+    lines = []
+    for text in draw(st.lists(st.sampled_from(VOCABULARY), max_size=60)):
+        stamp = draw(st.sampled_from((TS, TS, TS, "")))
+        head, mid, tail = (draw(st.sampled_from(DECORATIONS)) for _ in range(3))
+        cut = draw(st.integers(0, len(text)))
+        lines.append(f"{head}{stamp}{text[:cut]}{mid}{text[cut:]}{tail}")
+    ending = draw(st.sampled_from(("\n", "")))
+    return ("\n".join(lines) + ending).encode()
+
+
+def findings(data: bytes) -> list[str]:
+    return [repr(item) for item in read_actions_log(io.BytesIO(data), "logs_1234567/job.txt", ReaderOptions())]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=raw_logs(), block=st.sampled_from((48, 200, 4096)))
+def test_gated_reading_equals_reading_every_line(monkeypatch: pytest.MonkeyPatch, data: bytes, block: int) -> None:
+    """The gate is only a shortcut: the same findings, ids, excerpts and masks as the per-line path."""
+    monkeypatch.setattr(actions_scan, "BLOCK_BYTES", block)
+    gated = findings(data)
+    monkeypatch.setattr(actions_log, "gated_lines", every_line)
+    assert gated == findings(data)
+
+
+@given(data=raw_logs())
+def test_gate_picks_every_line_the_reader_reacts_to(data: bytes) -> None:
+    block = b"".join(line_blocks(io.BytesIO(data), 64 * 1024))
+    picked = {start for start, _ in gated_lines(block)}
+    for start, end in every_line(block):
+        text = parse_line(0, decode(block[start:end]), False).text
+        if text.startswith("##") or rank_line(text) is not None or "PRIVATE KEY" in text:
+            assert start in picked, text
+
+
+@given(
+    lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=30), limit=st.integers(1, 50)
+)
+def test_line_blocks_equal_cut_lines(lines: list[bytes], limit: int) -> None:
+    data = b"".join(line + b"\n" for line in lines)
+    blocks = b"".join(line_blocks(io.BytesIO(data), limit, size=7))
+    assert blocks == b"".join(line[:limit] + b"\n" for line in lines)
+
+
+@given(lines=st.lists(st.binary(max_size=20).map(lambda b: b.replace(b"\n", b"")), min_size=1, max_size=30))
+def test_last_lines_are_the_tail(lines: list[bytes]) -> None:
+    block = b"head\n" + b"".join(line + b"\n" for line in lines)
+    assert last_lines(block, 5, len(block), 20, guess=8) == lines[-20:]

@@ -29,7 +29,9 @@ from trace_harness.models import Finding
 
 FIXTURES = Path(__file__).parent / "fixtures" / "actions"
 REAL_LOGS = SHARED / "data" / "actions-logs"
+# Logs with no failure of the project: green runs with error-looking lines, and plain cancellations.
 SUCCEEDING_REAL_LOGS = (
+    "dynnamitt_3d-vibe-bevy__922192b__job-logs.txt",
     "obra_lace__3c7924a__job-logs.txt",
     "krzycuh_kma-poker-stats__c455a7f__job-logs.txt",
     "hooyao_qnap-rtl8159-driver__5b1b6a9__job-logs.txt",
@@ -89,10 +91,13 @@ def test_test_failure_plus_timeout_are_two_root_causes_in_line_order() -> None:
     assert "exceeded the maximum execution time" in findings[1].excerpt
 
 
-@pytest.mark.parametrize(("name", "kind"), [("cancelled.txt", "cancelled"), ("runner_lost.txt", "runner_lost")])
-def test_terminal_condition_without_real_error_is_one_finding(name: str, kind: str) -> None:
-    [finding] = read_fixture(name)
-    assert finding.kind == kind
+def test_runner_loss_without_real_error_is_one_finding() -> None:
+    [finding] = read_fixture("runner_lost.txt")
+    assert finding.kind == "runner_lost"
+
+
+def test_plain_cancellation_is_no_failure_of_the_project() -> None:
+    assert read_fixture("cancelled.txt") == []
 
 
 def test_each_failing_step_yields_exactly_one_finding() -> None:
@@ -299,7 +304,6 @@ def test_real_logs_successes_are_silent_and_failures_have_one_finding_per_step()
         ("pytorch_rl__12b7033__job-logs.txt", "No module named 'procgen'", "step_failure"),
         ("renanteixeira_odoo-await-auth-service__502af0b__job-logs.txt", "docker-compose: command not found", ""),
         ("spottymatt_rpi-hw-info__90200b5__job-logs.txt", "Command not found: pytest", ""),
-        ("dynnamitt_3d-vibe-bevy__922192b__job-logs.txt", "The operation was canceled.", "cancelled"),
         ("datakurre_devenv-vscode__1bbff20__job-logs.txt", "ERESOLVE", ""),
         ("github_dev__3f5fb34__0_build.txt", "Dependencies lock file is not found", ""),
         ("sia819_tessera__fecd3f1__job-logs.txt", "UNRESOLVED_IMPORT", ""),
@@ -404,3 +408,27 @@ def test_gh_form_columns_and_path_parts_are_masked() -> None:
 def test_per_step_archive_file_is_never_called_incomplete() -> None:
     passing_step = _log(["--- FAIL: TestFlaky (0.10s)", "=== RUN   TestFlaky (retry)", "ok  pkg 1.2s"])
     assert read(passing_step, "run.zip!test/5_Run tests.txt") == []
+
+
+def _timestamped(*lines: str) -> bytes:
+    return "".join(f"2026-03-01T10:00:{i:02d}.0000000Z {line}\n" for i, line in enumerate(lines)).encode()
+
+
+def test_a_job_end_right_after_the_failing_step_closes_it_once() -> None:
+    log = _timestamped(
+        "##[group]Run make", "make", "##[endgroup]", "make: *** [all] Error 2",
+        "##[error]Process completed with exit code 2.", "Cleaning up orphan processes",
+    )  # fmt: skip
+    [finding] = read(log)
+    assert "Error 2" in finding.excerpt
+
+
+def test_prose_starting_with_a_capitalised_code_is_not_a_lint_finding() -> None:
+    log = _timestamped(
+        "##[group]Run python setup.py build", "##[endgroup]", "TF32 kernels will not be compiled.",
+        "src/hash.cpp(12): error C2143: syntax error: missing ';' before '}'",
+        "##[error]Process completed with exit code 1.",
+    )  # fmt: skip
+    [finding] = read(log)
+    assert finding.metadata["pattern"] != "lint_rule"
+    assert "C2143" in finding.signature

@@ -171,11 +171,9 @@ def test_real_archive_with_emoji_jobs_and_cancelled_playwright() -> None:
     path = ARCHIVES / "autokitteh_web-platform" / "logs_42551283358.zip"
     with path.open("rb") as stream:
         items = list(read_artifact(stream, path.name, ReaderOptions()))
-    findings = [item for item in items if isinstance(item, Finding)]
-    assert {finding.kind for finding in findings} == {"cancelled"}
-    assert all(finding.job.startswith("🧪 Testing ") for finding in findings)
-    assert {finding.run for finding in findings} == {"42551283358"}
-    assert len({finding.job for finding in findings}) == len(findings)
+    # Every job was cancelled (a superseded run) without an error of its own: nothing to report, nothing broken.
+    assert [item for item in items if isinstance(item, Finding)] == []
+    assert [item for item in items if isinstance(item, EvidenceProblem)] == []
 
 
 @given(st.binary(max_size=3000))

@@ -359,12 +359,17 @@ def test_library_pipeline_outputs_hold_no_planted_secret(workspace: Path, kind: 
 # -- Actions logs: PEM blocks under per-line timestamps, whatever the excerpt window cuts -----------
 
 
-def actions_with_key(key_lines: int, error_at: int, cancelled: bool) -> str:
+TIMED_OUT = (
+    "##[error]The job running on runner GitHub Actions 2 has exceeded the maximum execution time of 360 minutes."
+)
+
+
+def actions_with_key(key_lines: int, error_at: int, timed_out: bool) -> str:
     """A step that prints a ``key_lines``-line key block and fails ``error_at`` lines into (or after) it."""
     block = [PEM_BEGIN, *PEM_BODY[:key_lines], PEM_END]
-    failure = "##[error]The operation was canceled." if cancelled else "Error: ECONNREFUSED 127.0.0.1:5432"
+    failure = TIMED_OUT if timed_out else "Error: ECONNREFUSED 127.0.0.1:5432"
     body = [*block[:error_at], failure, *block[error_at:]]
-    tail = [] if cancelled else ["##[error]Process completed with exit code 1."]
+    tail = [] if timed_out else ["##[error]Process completed with exit code 1."]
     lines = ["##[group]Run cat deploy.pem", "cat deploy.pem", "##[endgroup]", *body, *tail]
     return "".join(f"{TS} {line}\n" for line in lines)
 
@@ -386,15 +391,15 @@ def test_actions_pem_block_never_leaks_when_the_block_is_closed(
     """The failure line lands before or after a timestamped key block, or inside it with BEGIN in the window."""
     inside = st.integers(1, min(CONTEXT_LINES, key_lines + 1))
     error_at = data.draw(st.one_of(st.just(0), st.just(key_lines + 2), inside))
-    assert leaks(actions_outputs(tmp_path, actions_with_key(key_lines, error_at, cancelled=False))) == []
+    assert leaks(actions_outputs(tmp_path, actions_with_key(key_lines, error_at, timed_out=False))) == []
 
 
 def test_actions_failure_inside_a_long_key_block_leaks_nothing(tmp_path: Path) -> None:
-    assert leaks(actions_outputs(tmp_path, actions_with_key(30, CONTEXT_LINES + 5, cancelled=False))) == []
+    assert leaks(actions_outputs(tmp_path, actions_with_key(30, CONTEXT_LINES + 5, timed_out=False))) == []
 
 
-def test_actions_step_cancelled_inside_a_key_block_leaks_nothing(tmp_path: Path) -> None:
-    text = actions_with_key(40, 30, cancelled=True).split(f"{TS} {PEM_END}")[0]  # cancelled mid-print: no END
+def test_actions_step_timed_out_inside_a_key_block_leaks_nothing(tmp_path: Path) -> None:
+    text = actions_with_key(40, 30, timed_out=True).split(f"{TS} {PEM_END}")[0]  # killed mid-print: no END
     assert leaks(actions_outputs(tmp_path, text)) == []
 
 

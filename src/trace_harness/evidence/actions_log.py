@@ -150,7 +150,8 @@ def read_actions_log(stream: BinaryIO, display_path: str, options: ReaderOptions
             yield from _consume(job, parse_line(job.line_no, decode(raw), bool(job.gh_form), raw))
             done = end + 1
         _pass_over(job, block, done, len(block))
-    yield from _close_step(job, at_end=True)
+    if not job.ended:  # a job-end marker already closed the step
+        yield from _close_step(job, at_end=True)
 
 
 def _detect_form(block: bytes) -> bool | None:
@@ -407,7 +408,9 @@ def _close_step(job: Job, at_end: bool) -> Iterator[Finding]:
     if step.terminal is not None:
         # Two root causes only when the step shows a real error besides the deadline or cancellation.
         real = [(r, kind) for r, kind in roots if r.rank < REAL_ERROR_RANK]
-        roots = sorted([*real, (step.terminal, step.terminal_kind)], key=lambda pair: pair[0].line_no)
+        # A plain cancellation (superseded run) is no failure of the project: only its real errors count.
+        terminal = [] if step.terminal_kind == "cancelled" else [(step.terminal, step.terminal_kind)]
+        roots = sorted([*real, *terminal], key=lambda pair: pair[0].line_no)
     for found, kind in roots:
         yield _finding(job, found, kind, metadata)
 

@@ -29,6 +29,13 @@ class Pattern:
     gate: str = ""
 
 
+# ruff's rule-code prefixes (flake8 plugin families); an arbitrary capitalised word followed by digits is not one.
+RUFF_RULE_PREFIX = (
+    r"(?:AIR|ANN|ARG|ASYNC|BLE|COM|CPY|DJ|DOC|DTZ|EM|ERA|EXE|FAST|FBT|FIX|FLY|FURB|ICN|INP|INT|ISC|LOG|NPY|PD|"
+    r"PERF|PGH|PIE|PL[CERW]|PT|PTH|PYI|RET|RSE|RUF|SIM|SLF|SLOT|TCH|TC|TD|TID|TRY|UP|YTT|[ABCDEFGINQSTW])"
+)
+
+
 def _p(
     name: str, regex: str, rank: int, tiebreak: TieBreak = "first", needles: tuple[str, ...] = (), gate: str = ""
 ) -> Pattern:
@@ -80,8 +87,8 @@ PATTERNS: tuple[Pattern, ...] = (
         2,
         gate=r"\S+\.\w+:\d+:\d+: ",
     ),
-    # ruff's full format: `F401 [*] message`
-    _p("lint_rule", r"^[A-Z]{1,4}\d{2,4} (?:\[\*\] )?\S", 2, gate=r"[A-Z]{1,4}\d{2,4} "),
+    # ruff's full format: `F401 [*] message`; only real rule prefixes, so prose like "TF32 kernels" is no lint hit
+    _p("lint_rule", rf"^{RUFF_RULE_PREFIX}\d{{2,4}} (?:\[\*\] )?\S", 2, gate=rf"{RUFF_RULE_PREFIX}\d{{2,4}} "),
     _p("exception", r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?::\s|$)", 2, needles=("Error", "Exception")),
     _p("go_panic", r"^panic: |^fatal error: ", 2, needles=("panic: ", "fatal error: ")),
     _p("npm_error", r"^npm (?:ERR!|error) |\bERR_PNPM_\w+", 2, needles=("npm ERR!", "npm error ", "ERR_PNPM_")),

@@ -73,3 +73,26 @@ def test_manifest_of_mixed_evidence_reads_back_as_the_same_clusters(tmp_path: Pa
     assert main(["report", "--evidence", str(EXAMPLES), "--json-out", str(direct)]) == 0
     assert main(["report", "--evidence", str(manifest), "--json-out", str(replayed)]) == 0
     assert _cluster_counts(replayed) == _cluster_counts(direct) != []
+
+
+def _failing_job_log(minute: int) -> str:
+    lines = ["##[group]Run pytest", "##[endgroup]", "E   ModuleNotFoundError: No module named 'requests'"]
+    lines.append("##[error]Process completed with exit code 1.")
+    return "".join(f"2026-03-01T10:{minute:02d}:{i:02d}.0000000Z {line}\n" for i, line in enumerate(lines))
+
+
+def test_report_flags_one_signature_across_many_jobs_as_systemic(tmp_path: Path) -> None:
+    for run in range(3):
+        job = tmp_path / "evidence" / f"logs_{9000 + run}" / "test.txt"
+        job.parent.mkdir(parents=True)
+        job.write_text(_failing_job_log(run))
+    config = tmp_path / "config.yml"
+    config.write_text("systemic: {min_jobs: 3, within: 1h}\n")
+    out = tmp_path / "report.json"
+    args = ["report", "--config", str(config), "--evidence", str(tmp_path / "evidence"), "--json-out", str(out)]
+    assert main(args) == 0
+    [cluster] = json.loads(out.read_text())["clusters"]
+    assert (cluster["systemic"], cluster["occurrences"]) == (True, 3)
+    config.write_text("systemic: {min_jobs: 4, within: 1h}\n")
+    assert main(args) == 0
+    assert json.loads(out.read_text())["clusters"][0]["systemic"] is False

@@ -57,6 +57,10 @@ def has_window(times: list[datetime], min_count: int, within: timedelta) -> bool
 class AttributeTracker:
     """Collects the observations behind ``flaky`` and ``systemic``; duck-typed by ``cluster``."""
 
+    # Agent-worker events carry no job and no commit, so they never change an answer: the pipeline may fold
+    # worker logs on its bulk path without handing each event here.
+    wants_worker_findings = False
+
     def __init__(
         self,
         systemic_min_jobs: int = 10,

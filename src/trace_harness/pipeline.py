@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import attributes
 from .cluster import AttributeTracker, ClusterAccumulator
 from .config import Config
 from .errors import UsageError
@@ -73,6 +74,8 @@ def collect_report(
         raise UsageError("at least one --worker-log or --evidence-manifest is required")
     options = ReaderOptions.from_config(config)
     iso_converter(options.worker_log_tz)  # fail fast on a bad zone, before reading gigabytes
+    if tracker is None:  # flaky and systemic are attributes of every report, not only of `run`
+        tracker = attributes.AttributeTracker(config.systemic.min_jobs, config.systemic.within)
     accumulator = ClusterAccumulator(tracker)
     inputs, problems = fold_inputs(paths_by_kind, accumulator, options, tracker)
     if stored is not None:  # recurrence across runs: the state store's manifests inside the window
@@ -112,13 +115,17 @@ def _read_one(
     reader: Reader, path: Path, accumulator: ClusterAccumulator, options: ReaderOptions, tracker: Any
 ) -> list[EvidenceProblem]:
     try:
-        if reader is read_worker_log and tracker is None:  # the bulk path: same clusters, no Finding per record
+        if reader is read_worker_log and not _wants_worker_findings(tracker):  # bulk path: no Finding per record
             fold_worker_log_file(path, str(path), options, accumulator)
             return []
         with path.open("rb") as stream:
             return _consume(reader(stream, str(path), options), accumulator, tracker)
     except OSError as exc:
         return [_problem(str(path), "unreadable", exc.strerror or type(exc).__name__)]
+
+
+def _wants_worker_findings(tracker: Any) -> bool:
+    return tracker is not None and bool(getattr(tracker, "wants_worker_findings", True))
 
 
 def _consume(items: Iterable[Any], accumulator: ClusterAccumulator, tracker: Any) -> list[EvidenceProblem]:

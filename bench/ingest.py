@@ -1,7 +1,7 @@
 """Ingest benchmark: end-to-end `trace-harness report` on a large worker log, as a subprocess.
 
 Usage: python bench/ingest.py [--runs 5] [--scale 10] [--records 400000]
-Data lives in bench/.data/ (gitignored). The input is /work/shared/bench/gen_worker_log.py's output when
+Data lives in bench/.data/ (gitignored). The input is ../shared/bench/gen_worker_log.py's output when
 that generator exists, else bench/gen_worker_log.py's. ``--scale N`` also measures the same file repeated
 N times (same id space; deleted afterwards unless --keep). Prints wall time (median of --runs, process
 start to report written), throughput, and peak RSS of the CLI process and of its forked scan process.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
-SHARED_GENERATOR = Path("/work/shared/bench/gen_worker_log.py")
+SHARED_GENERATOR = Path(__file__).resolve().parents[2] / "shared" / "bench" / "gen_worker_log.py"
 CLI = [sys.executable, "-m", "trace_harness"]
 
 

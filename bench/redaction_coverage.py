@@ -21,7 +21,7 @@ from pathlib import Path
 
 from trace_harness.redact import mask
 
-DEFAULT_TABLE = Path("/work/shared/data/secrets/secret_examples.tsv")
+DEFAULT_TABLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "secrets" / "secret_examples.tsv"
 _TEMPLATES = ("%s", "{secret}")
 _FILENAME_RE = re.compile(r"^[\w./-]+\.[A-Za-z0-9]+$")
 

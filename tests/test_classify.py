@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import SHARED
 from trace_harness.classify import diagnose_event, diagnose_line, diagnose_test
 from trace_harness.classify_rules import BUILTIN_RULES
 from trace_harness.config import ClassRule
@@ -197,7 +196,7 @@ def test_diagnose_event_keeps_family_unless_config_rule() -> None:
     assert diagnose_event("scope_violation", FC.SCOPE_POLICY).severity is Severity.SEVERE
 
 
-_LOGS = Path("/work/shared/data/actions-logs")
+_LOGS = SHARED / "data" / "actions-logs"
 
 
 @pytest.mark.skipif(not _LOGS.exists(), reason="shared sample logs absent")

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import SHARED
 from trace_harness.classify import diagnose_event, diagnose_line
 from trace_harness.evidence.base import ReaderOptions
 from trace_harness.evidence.jsonl import MAX_LINE_BYTES, read_jsonl
@@ -16,7 +17,7 @@ from trace_harness.models import EvidenceProblem, Finding
 from trace_harness.taxonomy import FailureClass
 
 FIXTURES = Path(__file__).parent / "fixtures" / "jsonl"
-SHARED = Path("/work/shared/data/agent-logs")
+AGENT_LOGS = SHARED / "data" / "agent-logs"
 
 
 def _read(name: str, options: ReaderOptions | None = None) -> list[Finding | EvidenceProblem]:
@@ -112,10 +113,10 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
     assert sum(isinstance(item, EvidenceProblem) for item in items) <= 1
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="shared agent logs not present")
+@pytest.mark.skipif(not AGENT_LOGS.exists(), reason="shared agent logs not present")
 def test_real_agent_logs_yield_few_findings() -> None:
     records = findings = 0
-    for path in sorted(SHARED.rglob("*.jsonl")):
+    for path in sorted(AGENT_LOGS.rglob("*.jsonl")):
         with path.open("rb") as stream:
             records += sum(1 for line in stream if line.strip())
         with path.open("rb") as stream:

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SHARED
 from trace_harness.classify import diagnose_test
 from trace_harness.evidence.base import ReaderOptions
 from trace_harness.evidence.junit import read_junit
 from trace_harness.models import EvidenceProblem, Finding, TestPass
 
 FIXTURES = Path(__file__).parent / "fixtures" / "junit"
-SHARED = Path("/work/shared/data/test-outputs")
+TEST_OUTPUTS = SHARED / "data" / "test-outputs"
 
 
 def _read(name: str) -> list[Finding | TestPass | EvidenceProblem]:
@@ -84,10 +85,10 @@ def test_excerpt_is_bounded() -> None:
     assert len(finding.excerpt.encode()) <= 4096
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="shared test outputs not present")
+@pytest.mark.skipif(not TEST_OUTPUTS.exists(), reason="shared test outputs not present")
 def test_real_junit_samples_read_without_crashing() -> None:
     counts = {"Finding": 0, "TestPass": 0, "EvidenceProblem": 0}
-    for path in sorted(SHARED.rglob("*.xml")):
+    for path in sorted(TEST_OUTPUTS.rglob("*.xml")):
         with path.open("rb") as stream:
             for item in read_junit(stream, str(path), ReaderOptions()):
                 counts[type(item).__name__] += 1

@@ -11,12 +11,12 @@ import json
 import re
 from datetime import timedelta
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 from jsonschema import Draft4Validator
 
+from conftest import SHARED
 from trace_harness.errors import ForgeNotFound
 from trace_harness.forge.base import LabelSpec
 from trace_harness.forge.github import GitHubForge
@@ -26,7 +26,7 @@ from trace_harness.testing.fake_git import blob_sha
 from trace_harness.testing.fake_github import FakeGitHub, RecordedRequest
 from trace_harness.testing.faults import Fault
 
-SPEC_PATH = Path("/work/shared/data/github-openapi/api.github.com.json")
+SPEC_PATH = SHARED / "data" / "github-openapi" / "api.github.com.json"
 pytestmark = pytest.mark.skipif(not SPEC_PATH.exists(), reason="GitHub OpenAPI description not available")
 _MULTI_SEGMENT = {"path", "ref"}  # contents paths and git refs contain slashes
 

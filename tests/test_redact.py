@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import SHARED
 from trace_harness.redact import KEY_MARK, TOKEN_MARK, VALUE_MARK, PemTracker, Redactor, mask, mask_lines
 
-TABLE = Path("/work/shared/data/secrets/secret_examples.tsv")
+TABLE = SHARED / "data" / "secrets" / "secret_examples.tsv"
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "redaction_coverage.py"
 
 

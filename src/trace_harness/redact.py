@@ -105,6 +105,7 @@ _SECRET_KEY = (
     r"access[_.-]?key(?:[_.-]?id)?|secret[_.-]?key|private[_.-]?key|account[_.-]?key|auth[_.-]?key|"
     r"client[_.-]?secret|[_.-]key|sharedaccesskey|signature)"
 )
+_SECRET_KEY_WORDS = ("pass", "pwd", "secret", "token", "credential", "key", "signature")
 _VALUE = r"(?:\"[^\"\n]*\"|'[^'\n]*'|`[^`\n]*`|[^\s\"'`,;<>{}()\[\]]+)"
 _SEP = r"[\"']?\s*(?:=>|::=|:=|=|:(?=[\s\"'])|(?<=[\"']):)[ \t]*"
 
@@ -252,12 +253,17 @@ _RULES: tuple[Rule, ...] = (
         VALUE_MARK,
     ),
     _rule(
-        "cli-flag", r"(?P<k>(?<![\w-])--?" + _SECRET_KEY + r"(?:=|[ \t]+))" + _VALUE, ["-"], VALUE_MARK, _long_enough
+        # Every secret key name holds one of these words, so they are exact hints (a bare `-` is in every line).
+        "cli-flag",
+        r"(?P<k>(?<![\w-])--?" + _SECRET_KEY + r"(?:=|[ \t]+))" + _VALUE,
+        _SECRET_KEY_WORDS,
+        VALUE_MARK,
+        _long_enough,
     ),
     _rule(
         "key-value",
         r"(?P<k>(?<![\w.-])[\"']?" + _SECRET_KEY + _SEP + r")" + _VALUE,
-        ["pass", "pwd", "secret", "token", "credential", "key", "signature"],
+        _SECRET_KEY_WORDS,
         VALUE_MARK,
         _long_enough,
     ),

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -138,3 +139,11 @@ def test_every_rendered_body_fits(evidence_count: int, ids_per_key: int, excerpt
     assert len(render_issue(cluster, REPORT_REF).body) <= MAX_BODY_CHARS
     assert len(render_draft_pr(cluster, REPORT_REF).plan) <= MAX_BODY_CHARS
     assert len(tracking_body(cluster, REPORT_REF, show_excerpts=True)) <= MAX_BODY_CHARS
+
+
+def test_a_broken_override_template_is_a_clear_usage_error(tmp_path: Path) -> None:
+    from trace_harness.errors import UsageError
+
+    (tmp_path / "issue.md.j2").write_text("{{ cluster.no_such_field }}\n")
+    with pytest.raises(UsageError, match=r"template issue\.md\.j2 does not render: UndefinedError"):
+        render_issue(make_cluster(), REPORT_REF, templates=tmp_path)

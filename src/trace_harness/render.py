@@ -13,12 +13,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict
 
 from .bounds import MAX_BODY_CHARS, MAX_PROPOSAL_FIELD_BYTES, truncate
-from .errors import BoundsError
+from .errors import BoundsError, UsageError
 from .identity import cluster_marker, special_marker, state_label
 from .models import AFFECTED_KEYS, Cluster, DraftPRProposal, GitHubIssueProposal
 from .redact import mask
@@ -96,7 +96,13 @@ def environment(override: Path | None = None) -> SandboxedEnvironment:
 
 
 def _render(template: str, templates: Path | None, **context: Any) -> str:
-    text = environment(templates).get_template(template).render(**context)
+    try:
+        text = environment(templates).get_template(template).render(**context)
+    except TemplateNotFound:
+        searched = ", ".join(str(path) for path in ([templates] if templates else []) + list(BUNDLED_TEMPLATES))
+        raise UsageError(f"template {template} not found (searched: {searched})") from None
+    except TemplateError as exc:  # an operator's override template that does not render
+        raise UsageError(f"template {template} does not render: {type(exc).__name__}: {exc}") from None
     return mask(re.sub(r"\n{3,}", "\n\n", text).strip() + "\n")
 
 

@@ -96,3 +96,9 @@ def test_report_flags_one_signature_across_many_jobs_as_systemic(tmp_path: Path)
     config.write_text("systemic: {min_jobs: 4, within: 1h}\n")
     assert main(args) == 0
     assert json.loads(out.read_text())["clusters"][0]["systemic"] is False
+
+
+def test_only_unreadable_evidence_is_a_usage_error_that_names_it(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    assert main(["report", "--evidence", str(readme)]) == 2
+    assert "no readable evidence among the inputs (1 skipped: " in capsys.readouterr().err

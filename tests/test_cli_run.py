@@ -219,3 +219,11 @@ def test_short_ids_keep_the_identifying_hex() -> None:
     assert short_id("validation-failure-0000000a") == "validation-failure-0000000a"
     long_id = "context-limit-and-something-long-1234abcd"
     assert short_id(long_id).endswith("-1234abcd") and len(short_id(long_id)) == SHORT_ID_CHARS
+
+
+def test_a_malformed_repository_name_is_refused_before_any_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "t")
+    assert main(["run", "--repo", "not a repo", "--state-dir", str(tmp_path), "--dry-run"]) == 2
+    assert "not a repository name: 'not a repo'" in capsys.readouterr().err

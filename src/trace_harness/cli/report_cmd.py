@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import load_config
+from ..errors import UsageError
 from ..evaluator import results_artifact
 from ..evidence.sniff import ACTIONS_LOG, ARTIFACT, JSONL, JUNIT, expand_globs, group_by_kind
 from ..models import EvidenceProblem
@@ -51,6 +52,9 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     paths, problems = evidence_paths(args)
+    if problems and not any(paths.values()):
+        skipped = "; ".join(f"{problem.path}: {problem.reason}" for problem in problems[:3])
+        raise UsageError(f"no readable evidence among the inputs ({len(problems)} skipped: {skipped})")
     report = collect_report(paths, config, prior_results=args.prior_evaluator_results, templates=args.templates)
     if problems:
         report = report.model_copy(update={"evidence_problems": (*report.evidence_problems, *problems)})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -308,10 +309,15 @@ def _github_forge(args: argparse.Namespace, config: Config, env: Environment, ca
     return forge
 
 
+REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
 def _github_client(args: argparse.Namespace, config: Config, env: Environment, cache: StateStore | None) -> Any:
     repo = args.repo or config.repo or env.repository
     if not repo:
         raise UsageError("no repository: pass --repo OWNER/NAME, set `repo` in the config, or GITHUB_REPOSITORY")
+    if not REPO_RE.match(repo):
+        raise UsageError(f"not a repository name: {repo!r} (expected OWNER/NAME)")
     from ..forge.github import DEFAULT_BASE_URL, GitHubForge  # only GitHub runs pay for importing PyGithub
 
     base_url = env.api_url or DEFAULT_BASE_URL

@@ -4,6 +4,7 @@ reports with one or two processes, and a golden report of a small generated log.
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,17 @@ def test_two_processes_give_a_byte_identical_report(tmp_path: Path) -> None:
     one = report_text([log, FIXTURES / "mixed.log"], processes_from=1 << 60)
     assert one == report_text([log, FIXTURES / "mixed.log"], processes_from=0)
     assert '"occurrences"' in one
+
+
+def _die(*_args: object) -> dict[str, bytes]:
+    os._exit(9)  # the forked half is killed (as by the OOM killer): no result, no exception to pickle
+
+
+def test_a_dead_helper_process_costs_time_not_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = generated_log(tmp_path, 3000, 11)
+    one = report_text([log], processes_from=1 << 60)
+    monkeypatch.setattr(worker_scan, "_scan_range", _die)
+    assert report_text([log], processes_from=0) == one
 
 
 def clusters_both_ways(data: bytes) -> tuple[list[object], list[object]]:

@@ -14,6 +14,7 @@ import multiprocessing
 import pickle
 import re
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import BinaryIO
 
@@ -184,12 +185,21 @@ def fold_worker_log_file(
         second_half = pool.submit(_scan_range, path, display_path, options, split)
         with path.open("rb") as stream:
             fold_worker_log(stream, display_path, options, accumulator, limit=split)
-        for cluster_id, blob in sorted(second_half.result().items()):
+        try:
+            states = second_half.result()
+        except (BrokenProcessPool, OSError):  # the helper died (e.g. killed for memory): finish its half here
+            states = _scan_states(path, display_path, options, split)
+        for cluster_id, blob in sorted(states.items()):
             accumulator.merge({cluster_id: pickle.loads(blob)})  # one cluster at a time keeps the peak low
 
 
 def _scan_range(path: Path, display_path: str, options: ReaderOptions, start: int) -> dict[str, bytes]:
-    """The forked half: scan from ``start`` to the end into a fresh accumulator; its state, pickled per cluster."""
+    """The forked half's entry point."""
+    return _scan_states(path, display_path, options, start)
+
+
+def _scan_states(path: Path, display_path: str, options: ReaderOptions, start: int) -> dict[str, bytes]:
+    """Scan from ``start`` to the end into a fresh accumulator; its state, pickled per cluster."""
     first_line = 1 + _line_breaks(path, start)  # counted here, while the main process scans the first half
     accumulator = ClusterAccumulator()
     with path.open("rb") as stream:

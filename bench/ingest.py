@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from bytecode import compile_imports
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
 SHARED_GENERATOR = Path(__file__).resolve().parents[2] / "shared" / "bench" / "gen_worker_log.py"
@@ -82,6 +84,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=400_000)
     parser.add_argument("--keep", action="store_true", help="keep the scaled file in bench/.data/")
     args = parser.parse_args()
+    compile_imports()
     DATA.mkdir(exist_ok=True)
     base = generate(args.records)
     print(f"load average before: {', '.join(f'{value:.2f}' for value in os.getloadavg())}")

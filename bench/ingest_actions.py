@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from bytecode import compile_imports
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
 
@@ -80,6 +82,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the scaled log in bench/.data/")
     args = parser.parse_args()
+    compile_imports()
     bench(generate(args.megabytes, args.seed), args.runs)
     if args.scale > 1:
         big = generate(args.megabytes * args.scale, args.seed)

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import SHARED
+from trace_harness import redact
 from trace_harness.redact import KEY_MARK, TOKEN_MARK, VALUE_MARK, PemTracker, Redactor, mask, mask_lines
 
 TABLE = SHARED / "data" / "secrets" / "secret_examples.tsv"
@@ -230,3 +231,24 @@ def test_mask_lines_keeps_the_line_count(lines: list[str]) -> None:
 def test_distinctive_tokens_glued_to_an_identifier_are_masked() -> None:
     github, aws = "ghp_" + "k3Tz8hLq2Wv9Xr4Nm7Bc1Dy6Fp0Gs5Hj2Ka", "AKIA" + "Q7ZL4XK2MB9TWE5R"
     assert mask(f"task_id=run_{github} key=x_{aws}_1") == "task_id=run_[redacted-token] key=x_[redacted-token]_1"
+
+
+_KEYISH = st.sampled_from(["password", "api_key", "--token", "x-secret", "Credentials", "sig", "KEY", "pwd "])
+_LINE_PARTS = st.lists(
+    st.one_of(_KEYISH, st.sampled_from(["=", ": ", ":=", " ", "\n", '"', "'", "\t", "=>", "İ"]), st.text(max_size=8)),
+    max_size=30,
+)
+
+
+@settings(max_examples=300)
+@given(_LINE_PARTS)
+def test_hint_line_substitution_equals_a_whole_text_pass(parts: list[str]) -> None:
+    text = "".join(parts)
+    for rule in (rule for rule in redact._RULES if rule.line_hint is not None):
+        assert rule.substitute(text) == rule.pattern.sub(rule._replace, text), rule.name
+
+
+def test_key_value_secrets_among_many_key_markers_are_masked() -> None:
+    body = "\n".join([KEY_MARK] * 200 + ["db_password = hunter2hunter2"])
+    masked = mask(body)
+    assert masked.count(KEY_MARK) == 200 and "hunter2" not in masked

@@ -72,9 +72,26 @@ class Rule:
     hints: tuple[str, ...]
     marker: str = TOKEN_MARK
     accept: Check = field(default=lambda value: not _is_placeholder(value))
+    # Lines that can hold a match are exactly those where this lowercase regex matches: long texts are then
+    # scanned only there (a key=value pattern trying every word of a 64 KiB body costs ~1 ms).
+    line_hint: re.Pattern[str] | None = None
 
     def substitute(self, text: str) -> str:
+        if self.line_hint is not None and len(lowered := text.lower()) == len(text):  # İ lowers to two chars
+            return self._substitute_hint_lines(text, lowered, self.line_hint)
         return self.pattern.sub(self._replace, text)
+
+    def _substitute_hint_lines(self, text: str, lowered: str, line_hint: re.Pattern[str]) -> str:
+        pieces, done = [], 0
+        for hit in line_hint.finditer(lowered):
+            if hit.start() < done:
+                continue  # a second hint on a line already substituted
+            start = text.rfind("\n", 0, hit.start()) + 1
+            end = text.find("\n", hit.end())
+            end = len(text) if end < 0 else end
+            pieces += (text[done:start], self.pattern.sub(self._replace, text[start:end]))
+            done = end
+        return "".join(pieces) + text[done:] if pieces else text
 
     def _replace(self, match: re.Match[str]) -> str:
         keep = match.group("k") if "k" in self.pattern.groupindex else ""
@@ -90,9 +107,18 @@ def _always(value: str) -> bool:
     return True
 
 
-def _rule(name: str, pattern: str, hints: Iterable[str], marker: str = TOKEN_MARK, accept: Check | None = None) -> Rule:
+def _rule(
+    name: str,
+    pattern: str,
+    hints: Iterable[str],
+    marker: str = TOKEN_MARK,
+    accept: Check | None = None,
+    *,
+    line_hint: str | None = None,
+) -> Rule:
     compiled = re.compile(pattern, re.IGNORECASE if marker == VALUE_MARK else 0)
-    return Rule(name, compiled, tuple(hints), marker, accept or (lambda value: not _is_placeholder(value)))
+    checked = accept or (lambda value: not _is_placeholder(value))
+    return Rule(name, compiled, tuple(hints), marker, checked, re.compile(line_hint) if line_hint else None)
 
 
 _PEM_BEGIN_RE = re.compile(r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----")
@@ -106,8 +132,11 @@ _SECRET_KEY = (
     r"client[_.-]?secret|[_.-]key|sharedaccesskey|signature)"
 )
 _SECRET_KEY_WORDS = ("pass", "pwd", "secret", "token", "credential", "key", "signature")
+# Every secret key name is one of these words plus word characters: a line holding no such word directly
+# before a separator cannot match the key rules (their patterns never span lines).
+_KEY_WORD_HINT = "(?:" + "|".join(_SECRET_KEY_WORDS) + r")[\w.-]*"
 _VALUE = r"(?:\"[^\"\n]*\"|'[^'\n]*'|`[^`\n]*`|[^\s\"'`,;<>{}()\[\]]+)"
-_SEP = r"[\"']?\s*(?:=>|::=|:=|=|:(?=[\s\"'])|(?<=[\"']):)[ \t]*"
+_SEP = r"[\"']?[ \t]*(?:=>|::=|:=|=|:(?=[\s\"'])|(?<=[\"']):)[ \t]*"
 
 _TOKEN_BODY = r"[A-Za-z0-9_-]"
 # Distinctive prefixes also match when glued to an identifier by `_` (`run_ghp_…`), unlike `\b`.
@@ -259,6 +288,7 @@ _RULES: tuple[Rule, ...] = (
         _SECRET_KEY_WORDS,
         VALUE_MARK,
         _long_enough,
+        line_hint=_KEY_WORD_HINT + r"(?:=|[ \t])",
     ),
     _rule(
         "key-value",
@@ -266,6 +296,7 @@ _RULES: tuple[Rule, ...] = (
         _SECRET_KEY_WORDS,
         VALUE_MARK,
         _long_enough,
+        line_hint=_KEY_WORD_HINT + r"[\"']?[ \t]*[=:]",
     ),
 )
 

@@ -82,7 +82,8 @@ class Rule:
         return self.pattern.sub(self._replace, text)
 
     def _substitute_hint_lines(self, text: str, lowered: str, line_hint: re.Pattern[str]) -> str:
-        pieces, done = [], 0
+        pieces: list[str] = []
+        done = 0
         for hit in line_hint.finditer(lowered):
             if hit.start() < done:
                 continue  # a second hint on a line already substituted

@@ -253,21 +253,40 @@ def _note_last_lines(job: Job, block: bytes, start: int, end: int) -> None:
     """The step's last output line and the clock, from the newest passed-over line backwards."""
     want_output = not job.step.in_header
     output: LogLine | None = None
-    clock = ""
-    for back, raw in enumerate(lines_backward(block, start, end)):
-        if want_output and output is None:
-            line = _read(job, raw, job.line_no - back, job.pem.inside)
-            output = line if line.inside or _is_output(line.text) else None
-            stamp = line.timestamp
-        else:
-            stamp = _clock(job, raw)
-        clock = clock or stamp
-        if stamp and (output is not None or not want_output):
+    clock = stamp = ""
+    stop = end
+    while want_output and stop > start:  # usually the newest line is output: one iteration
+        begin = block.rfind(b"\n", start, stop - 1) + 1 or start
+        line = _read(job, block[begin : stop - 1], job.line_no - block.count(b"\n", stop, end), job.pem.inside)
+        clock, stamp, stop = clock or line.timestamp, line.timestamp, begin
+        if line.inside or _is_output(line.text):
+            output = line
             break
+    if output is not None or not want_output:
+        stamp = stamp or _newest_clock(job, block, start, stop)
+        clock = clock or stamp
     if output is not None:  # a continuation line carries the clock of the entry above
         output.timestamp = stamp or job.last_timestamp
         job.step.last_output = output
     job.last_timestamp = clock or job.last_timestamp
+
+
+# The last line of a span that starts with a timestamp: `.*` runs to the end and backs off in C.
+_LAST_STAMPED_LINE_RE = re.compile(rb"(?s)(?:.*\n)?((?:\xef\xbb\xbf)?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)")
+
+
+def _newest_clock(job: Job, block: bytes, start: int, stop: int) -> str:
+    """``_clock`` of the newest line in ``block[start:stop]`` (whole lines) that has one, else ""."""
+    if not job.gh_form:  # gh-form lines start with their job column, never with the clock
+        found = _LAST_STAMPED_LINE_RE.match(block, start, stop)
+        line_end = block.find(b"\n", found.start(1), stop) if found else start - 1
+        tail = block[line_end + 1 : stop]  # the lines below: plain ASCII without escapes cannot hold a clock
+        if tail.isascii() and b"\x1b" not in tail:
+            return _clock(job, block[found.start(1) : line_end]) if found else ""
+    for raw in lines_backward(block, start, stop):  # exact per-line path: gh form, escapes, non-ASCII
+        if stamp := _clock(job, raw):
+            return stamp
+    return ""
 
 
 def _clock(job: Job, raw: bytes) -> str:

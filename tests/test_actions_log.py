@@ -25,7 +25,7 @@ from trace_harness.evidence.actions_log import (
 from trace_harness.evidence.actions_rootcause import PATTERNS, better, candidate, rank_line
 from trace_harness.evidence.actions_scan import line_blocks
 from trace_harness.evidence.base import ReaderOptions
-from trace_harness.models import Finding
+from trace_harness.models import Finding, RunFacts
 
 FIXTURES = Path(__file__).parent / "fixtures" / "actions"
 REAL_LOGS = SHARED / "data" / "actions-logs"
@@ -42,7 +42,8 @@ SUCCEEDING_REAL_LOGS = (
 
 def read(data: bytes, display_path: str = "job.txt") -> list[Finding]:
     items = list(read_actions_log(io.BytesIO(data), display_path, ReaderOptions()))
-    assert all(isinstance(item, Finding) for item in items)
+    assert all(isinstance(item, Finding | RunFacts) for item in items)
+    assert not any(isinstance(item, RunFacts) for item in items[:-1])  # the run's facts come last, once
     return [item for item in items if isinstance(item, Finding)]
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from trace_harness.attributes import AttributeTracker, has_window, parse_timestamp
 from trace_harness.classify import diagnose_line, diagnose_test
-from trace_harness.models import Finding, TestPass
+from trace_harness.models import Finding, RunFacts, TestPass
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -203,4 +203,29 @@ def test_a_junit_pass_answers_a_console_failure_of_the_same_test() -> None:
     finding = _finding(diagnosis.cluster_id, diagnosis.signature, run="r1", commit="c1", workflow="ci.yml")
     tracker.observe(finding)
     tracker.observe_pass(TestPass(test_id="tests.test_api::test_total", workflow="ci.yml", commit="c1", run="r2"))
+    assert tracker.flaky(finding.cluster_id)
+
+
+def test_results_known_only_by_run_are_placed_by_the_runs_facts() -> None:
+    tracker = AttributeTracker(10, timedelta(hours=1))
+    finding = failing_test("1000001", commit="", workflow="")
+    tracker.observe(finding)
+    tracker.observe_pass(TestPass(test_id="t.py::test_a", workflow="", commit="", run="1000002"))
+    assert not tracker.flaky(finding.cluster_id)  # nothing says the two runs tested the same commit
+    tracker.observe_run(RunFacts(run="1000001", workflow="ci.yml", commit="c1"))
+    tracker.observe_run(RunFacts(run="1000002", workflow="ci.yml", commit="c2"))
+    assert not tracker.flaky(finding.cluster_id)
+    tracker.observe_run(RunFacts(run="1000003", workflow="ci.yml", commit="c1"))
+    tracker.observe_pass(TestPass(test_id="t.py::test_a", workflow="", commit="", run="1000003"))
+    assert tracker.flaky(finding.cluster_id)
+
+
+def test_a_failure_and_a_pass_in_one_run_are_not_flakiness() -> None:
+    """Matrix legs of one run share workflow and commit: one leg failing is a real, leg-specific failure."""
+    tracker = AttributeTracker(10, timedelta(hours=1))
+    finding = failing_test("1000001")
+    tracker.observe(finding)
+    tracker.observe_pass(TestPass(test_id="t.py::test_a", workflow="ci.yml", commit="c1", run="1000001"))
+    assert not tracker.flaky(finding.cluster_id)
+    tracker.observe_pass(TestPass(test_id="t.py::test_a", workflow="ci.yml", commit="c1", run="1000002"))
     assert tracker.flaky(finding.cluster_id)

@@ -9,9 +9,12 @@ import pytest
 
 from conftest import SHARED
 from trace_harness.classify import diagnose_test
+from trace_harness.config import Config
 from trace_harness.evidence.base import ReaderOptions
 from trace_harness.evidence.junit import read_junit
 from trace_harness.models import EvidenceProblem, Finding, TestPass
+from trace_harness.pipeline import collect_report
+from trace_harness.taxonomy import FailureClass
 
 FIXTURES = Path(__file__).parent / "fixtures" / "junit"
 TEST_OUTPUTS = SHARED / "data" / "test-outputs"
@@ -97,3 +100,39 @@ def test_real_junit_samples_read_without_crashing() -> None:
                     assert item.cluster_id and item.source == "junit"
     assert counts["Finding"] > 50
     assert counts["TestPass"] > counts["Finding"]
+
+
+SHA = "3f1c2a9e8d7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a"
+JOB_LOG = (
+    "\ufeff2026-06-18T09:00:00.0000000Z ##[group]Run actions/checkout@v4\n"
+    "2026-06-18T09:00:01.0000000Z ##[endgroup]\n"
+    "2026-06-18T09:00:02.0000000Z HEAD is now at {sha} Merge pull request #{run}\n"
+    "2026-06-18T09:00:03.0000000Z Uses: acme/app/.github/workflows/ci.yml@refs/heads/main\n"
+    "2026-06-18T09:00:04.0000000Z Cleaning up orphan processes\n"
+)
+JUNIT_RESULT = (
+    '<testsuite name="s"><testcase classname="tests.test_api" name="test_total">{result}</testcase></testsuite>'
+)
+
+
+def _run_folder(root: Path, run: int, sha: str, failed: bool) -> dict[str, list[Path]]:
+    folder = root / f"run-{run}"
+    folder.mkdir()
+    (folder / "job-1-test.log").write_text(JOB_LOG.format(sha=sha, run=run), encoding="utf-8")
+    result = '<failure message="assert 2 == 3" type="AssertionError"/>' if failed else ""
+    (folder / "junit.xml").write_text(JUNIT_RESULT.format(result=result), encoding="utf-8")
+    return {"actions_log": [folder / "job-1-test.log"], "junit": [folder / "junit.xml"]}
+
+
+@pytest.mark.parametrize(("second_sha", "flaky"), [(SHA, True), ("0" * 40, False)])
+def test_junit_results_of_two_runs_at_one_commit_make_a_flaky_cluster(
+    tmp_path: Path, second_sha: str, flaky: bool
+) -> None:
+    """JUnit files carry no commit: the run folder names the run, and that run's job log tells its commit."""
+    failed_run = _run_folder(tmp_path, 1000001, SHA, failed=True)
+    passed_run = _run_folder(tmp_path, 1000002, second_sha, failed=False)
+    paths = {kind: failed_run[kind] + passed_run[kind] for kind in failed_run}
+    (cluster,) = collect_report(paths, Config()).clusters
+    assert cluster.flaky is flaky
+    assert (cluster.failure_class is FailureClass.FLAKY_TEST) is flaky
+    assert cluster.affected.runs == ("1000001",)

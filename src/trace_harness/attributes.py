@@ -1,7 +1,9 @@
 """Flaky and systemic attributes of clusters. They describe a cluster; they never change its id.
 
 * Flaky: a test failed in some runs and passed in others of the same workflow at the same commit.
-  The evidence given is already limited to the look-back window.
+  The evidence given is already limited to the look-back window. A result that names only its run (JUnit)
+  is placed by that run's ``RunFacts`` (from its job log) when asked; a failure and a pass in the same run
+  (matrix legs) are not flakiness.
 * Systemic: one cluster failing across >= ``systemic_min_jobs`` distinct jobs within ``systemic_within``.
 
 Memory is bounded: a cap on distinct keys per cluster (jobs, workflow/commit pairs) and on the number
@@ -14,14 +16,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from .fingerprint import normalize
-from .models import Finding, TestPass
+from .models import Finding, RunFacts, TestPass
 from .test_ids import canonical_test_id
 
 _DEFAULT_KEYS_PER_CLUSTER = 256
 _DEFAULT_MAX_TESTS = 100_000
 _TEST_PREFIX = "test:"
 
-Place = tuple[str, str]  # (workflow, commit)
+Place = tuple[str, str]  # (workflow, commit), or (_BY_RUN, run) until the run's facts are known
+Result = tuple[Place, str]  # where a test result was seen, and in which run ("" when unknown)
+_BY_RUN = "\0run"
+
+
+def result_place(workflow: str, commit: str, run: str) -> Result | None:
+    """Where a result counts for flakiness; None when neither its commit nor its run is known."""
+    if commit:
+        return (workflow, commit), run
+    return ((_BY_RUN, run), run) if run else None
 
 
 def parse_timestamp(text: str) -> datetime | None:
@@ -73,8 +84,9 @@ class AttributeTracker:
         self._within = systemic_within
         self._cap = max(keys_per_cluster, systemic_min_jobs)
         self._max_tests = max_tests
-        self._failed_at: dict[str, set[tuple[str, Place]]] = {}
-        self._passed_at: dict[str, set[Place]] = {}
+        self._failed_at: dict[str, set[tuple[str, Result]]] = {}
+        self._passed_at: dict[str, set[Result]] = {}
+        self._run_places: dict[str, Place] = {}
         self._job_times: dict[str, dict[str, datetime]] = {}
         self._systemic: set[str] = set()
 
@@ -83,20 +95,32 @@ class AttributeTracker:
         self._observe_job(finding)
 
     def observe_pass(self, test_pass: TestPass) -> None:
-        if not test_pass.commit:
+        result = result_place(test_pass.workflow, test_pass.commit, test_pass.run)
+        if result is None:
             return
         for key in pass_test_keys(test_pass):
-            places = self._passed_at.get(key)
-            if places is None:
+            results = self._passed_at.get(key)
+            if results is None:
                 if len(self._passed_at) >= self._max_tests:
                     continue
-                places = self._passed_at[key] = set()
-            if len(places) < self._cap:
-                places.add((test_pass.workflow, test_pass.commit))
+                results = self._passed_at[key] = set()
+            if len(results) < self._cap:
+                results.add(result)
+
+    def observe_run(self, facts: RunFacts) -> None:
+        if facts.run and facts.commit and len(self._run_places) < self._max_tests:
+            self._run_places.setdefault(facts.run, (facts.workflow, facts.commit))
 
     def flaky(self, cluster_id: str) -> bool:
-        failures = self._failed_at.get(cluster_id, ())
-        return any(place in self._passed_at.get(key, ()) for key, place in failures)
+        for key, (place, run) in self._failed_at.get(cluster_id, ()):
+            where = self._resolve(place)
+            passes = self._passed_at.get(key, ())
+            if where is not None and any(self._resolve(p) == where and _other_run(run, r) for p, r in passes):
+                return True
+        return False
+
+    def _resolve(self, place: Place) -> Place | None:
+        return self._run_places.get(place[1]) if place[0] == _BY_RUN else place
 
     def systemic(self, cluster_id: str) -> bool:
         if cluster_id in self._systemic:
@@ -115,11 +139,12 @@ class AttributeTracker:
 
     def _observe_failure_place(self, finding: Finding) -> None:
         key = failure_test_key(finding)
-        if key is None or not finding.commit:
+        result = result_place(finding.workflow, finding.commit, finding.run)
+        if key is None or result is None:
             return
-        places = self._failed_at.setdefault(finding.cluster_id, set())
-        if len(places) < self._cap:
-            places.add((key, (finding.workflow, finding.commit)))
+        results = self._failed_at.setdefault(finding.cluster_id, set())
+        if len(results) < self._cap:
+            results.add((key, result))
 
     def _observe_job(self, finding: Finding) -> None:
         # Only CI jobs fan out: agent-worker events (no job) are separate tasks, never one systemic breakage.
@@ -143,3 +168,8 @@ class AttributeTracker:
         # Systemic is monotone in the observations, so once true the job times can be dropped.
         self._systemic.add(cluster_id)
         self._job_times.pop(cluster_id, None)
+
+
+def _other_run(failed_in: str, passed_in: str) -> bool:
+    """Results from two different runs; an unknown run cannot be told apart, so it counts as another."""
+    return not failed_in or not passed_in or failed_in != passed_in

@@ -63,6 +63,15 @@ class TestPass:
     run: str
 
 
+@dataclass(frozen=True, slots=True)
+class RunFacts:
+    """What a job log tells about its run: the workflow and commit that its tests ran at."""
+
+    run: str
+    workflow: str
+    commit: str
+
+
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

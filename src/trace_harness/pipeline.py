@@ -24,7 +24,7 @@ from .evidence.base import Reader, ReaderOptions
 from .evidence.inputs import unique_inputs
 from .evidence.worker_log import iso_converter, read_worker_log
 from .evidence.worker_scan import fold_worker_log_file
-from .models import EvidenceProblem, Finding, InputRef, Report, TestPass
+from .models import EvidenceProblem, Finding, InputRef, Report, RunFacts, TestPass
 from .redact import mask
 from .report import build_report
 
@@ -136,6 +136,9 @@ def _consume(items: Iterable[Any], accumulator: ClusterAccumulator, tracker: Any
         elif isinstance(item, TestPass):
             if tracker is not None and hasattr(tracker, "observe_pass"):
                 tracker.observe_pass(item)
+        elif isinstance(item, RunFacts):
+            if tracker is not None and hasattr(tracker, "observe_run"):
+                tracker.observe_run(item)
         elif isinstance(item, EvidenceProblem):
             problems.append(_problem(item.path, item.reason, item.detail))
     return problems

@@ -26,14 +26,14 @@ from .config import Config
 from .errors import InputFormatError
 from .evidence.base import ReaderOptions
 from .evidence.th_manifest import build_manifest, load_manifest, manifest_json, read_th_manifest
-from .models import EvidenceProblem, Finding, InputRef, Report, TestPass
+from .models import EvidenceProblem, Finding, InputRef, Report, RunFacts, TestPass
 from .pipeline import collect_report
 from .redact import mask
 from .state import MANIFESTS, StateStore
 
 MAX_KEPT_FINDINGS = 5_000  # distinct occurrences stored per run: keeps a manifest far below th_manifest's 8 MB
 FULL_RECORDS_PER_CLUSTER = 5  # the rest are stored as ids only: all the occurrence count needs
-Stored = Iterator[Finding | TestPass | EvidenceProblem]
+Stored = Iterator[Finding | TestPass | RunFacts | EvidenceProblem]
 
 
 class FindingRecorder:
@@ -54,6 +54,10 @@ class FindingRecorder:
     def observe_pass(self, test_pass: TestPass) -> None:
         if self.inner is not None:
             self.inner.observe_pass(test_pass)
+
+    def observe_run(self, facts: RunFacts) -> None:
+        if self.inner is not None:
+            self.inner.observe_run(facts)
 
     def flaky(self, cluster_id: str) -> bool:
         return self.inner is not None and self.inner.flaky(cluster_id)

@@ -26,11 +26,11 @@ from typing import BinaryIO
 
 from .. import classify
 from ..bounds import MAX_EVIDENCE_EXCERPT_BYTES, byte_len, truncate
-from ..models import Finding
+from ..models import Finding, RunFacts
 from ..redact import PemTracker, mask
 from .actions_rootcause import FALLBACK_RANK, Candidate, better, candidate, fallback, rank_line
 from .actions_scan import every_line, gated_lines, last_lines, line_blocks, lines_backward, lines_forward
-from .base import Item, ReaderOptions
+from .base import Item, ReaderOptions, run_id_in
 
 SOURCE = "actions_log"
 MAX_LINE_BYTES = 64 * 1024
@@ -49,7 +49,6 @@ _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _HEAD_RE = re.compile(r"^HEAD is now at ([0-9a-f]{7,40})\b")
 _USES_RE = re.compile(r"^(?:Uses:|\s*GITHUB_WORKFLOW_REF:) \S+?/\.github/workflows/([^@\s]+)@")
 _ENV_SHA_RE = re.compile(r"^\s*GITHUB_SHA: ([0-9a-f]{40})$")
-_RUN_ID_RE = re.compile(r"(?:^|[/_!-])(?:logs?|runs?|run_logs)[_-](\d{6,})(?=\D|$)")
 _STEP_FILE_RE = re.compile(r"^\d+_(.+?)(?:\.txt|\.log)?$")
 _JOB_END = ("Cleaning up orphan processes",)
 _POST_JOB = "Post job cleanup."
@@ -152,6 +151,8 @@ def read_actions_log(stream: BinaryIO, display_path: str, options: ReaderOptions
         _pass_over(job, block, done, len(block))
     if not job.ended:  # a job-end marker already closed the step
         yield from _close_step(job, at_end=True)
+    if job.commit:  # places the run's JUnit results for flaky detection
+        yield RunFacts(run=job.run, workflow=job.workflow, commit=job.commit)
 
 
 def _detect_form(block: bytes) -> bool | None:
@@ -190,8 +191,7 @@ def masked_as_read(text: str, inside: bool) -> str:
 def path_identity(display_path: str) -> tuple[str, str, str]:
     """(run, job, step) as far as the path tells: archive members are ``N_job.txt`` or ``job/N_step.txt``."""
     archive, _, inner = display_path.rpartition("!")
-    run_match = _RUN_ID_RE.search(display_path)
-    run = run_match.group(1) if run_match else archive or display_path  # one run per archive
+    run = run_id_in(display_path) or archive or display_path  # one run per archive
     parts = [part for part in inner.replace("\\", "/").split("/") if part]
     base = parts[-1] if parts else inner
     named = _STEP_FILE_RE.match(base)

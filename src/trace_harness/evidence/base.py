@@ -4,22 +4,32 @@ A reader is ``read(stream, display_path, options) -> Iterator[Item]``. It takes 
 (files and zip members alike), never raises on bad content, and yields:
   * ``Finding``         a root-cause failure,
   * ``TestPass``        a passing test (evidence against flakiness),
+  * ``RunFacts``        the workflow and commit of a run, which places its tests' results (flakiness),
   * ``EvidenceProblem`` content it could not read (counted in the report).
 ``display_path`` is the path as the user gave it; refs are ``<display_path>:<line>``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import ClassRule, Config
-from ..models import EvidenceProblem, Finding, TestPass
+from ..models import EvidenceProblem, Finding, RunFacts, TestPass
 from ..taxonomy import FailureClass
 
-Item = Finding | TestPass | EvidenceProblem
+Item = Finding | TestPass | RunFacts | EvidenceProblem
+# A run id in a path: GitHub's log archives (`logs_<id>.zip`) and our collector's folders (`run-<id>/`).
+RUN_ID_RE = re.compile(r"(?:^|[/_!-])(?:logs?|runs?|run_logs)[_-](\d{6,})(?=\D|$)")
+
+
+def run_id_in(display_path: str) -> str:
+    """The workflow run id a path names, or "" when it names none."""
+    found = RUN_ID_RE.search(display_path)
+    return found.group(1) if found else ""
 
 
 class ReaderOptions(BaseModel):

@@ -21,7 +21,7 @@ from ..bounds import MAX_EVIDENCE_EXCERPT_BYTES, truncate
 from ..classify import diagnose_test
 from ..models import EvidenceProblem, Finding, TestPass
 from ..redact import mask
-from .base import Item, ReaderOptions
+from .base import Item, ReaderOptions, run_id_in
 
 MAX_JUNIT_BYTES = 64 * 1024 * 1024  # a JUnit file is parsed whole; beyond this it is refused
 _TESTCASE_RE = re.compile(rb"<testcase\b")
@@ -39,9 +39,10 @@ def read_junit(stream: BinaryIO, display_path: str, options: ReaderOptions) -> I
         yield parsed
         return
     lines = _testcase_lines(data)
+    run = run_id_in(display_path)  # its job log, if read too, tells the run's workflow and commit
     for index, case in enumerate(_testcases(parsed)):
         line = lines[index] if index < len(lines) else 1
-        item = _item(case, f"{display_path}:{line}")
+        item = _item(case, f"{display_path}:{line}", run)
         if item is not None:
             yield item
 
@@ -77,14 +78,14 @@ def _testcases(xml: JUnitXml) -> Iterator[TestCase]:
         yield TestCase.fromelem(element)  # type: ignore[no-untyped-call]
 
 
-def _item(case: TestCase, ref: str) -> Finding | TestPass | None:
+def _item(case: TestCase, ref: str, run: str) -> Finding | TestPass | None:
     test_id = _test_id(case)
     problems = [result for result in case.result if isinstance(result, Failure | Error)]
     if problems:
-        return _finding(test_id, problems[0], ref)
+        return _finding(test_id, problems[0], ref, run)
     if case.is_skipped:
         return None
-    return TestPass(test_id=test_id, workflow="", commit="", run="")
+    return TestPass(test_id=test_id, workflow="", commit="", run=run)
 
 
 def _test_id(case: TestCase) -> str:
@@ -93,7 +94,7 @@ def _test_id(case: TestCase) -> str:
     return f"{classname}::{name}" if classname else name
 
 
-def _finding(test_id: str, result: Any, ref: str) -> Finding:
+def _finding(test_id: str, result: Any, ref: str, run: str) -> Finding:
     exception_type = str(result.type or "")
     message = str(result.message or "")
     text = str(result.text or "")
@@ -111,6 +112,7 @@ def _finding(test_id: str, result: Any, ref: str) -> Finding:
         excerpt=truncate(mask(_excerpt(test_id, message, text)), MAX_EVIDENCE_EXCERPT_BYTES),
         metadata=_metadata(test_id, exception_type, message),
         severity=diagnosis.severity,
+        run=run,
     )
 
 

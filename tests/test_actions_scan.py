@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trace_harness.evidence import actions_log, actions_scan
+from trace_harness.evidence import actions_scan
 from trace_harness.evidence.actions_log import decode, parse_line, read_actions_log
 from trace_harness.evidence.actions_rootcause import rank_line
 from trace_harness.evidence.actions_scan import every_line, gated_lines, last_lines, line_blocks
@@ -54,7 +57,7 @@ def test_gated_reading_equals_reading_every_line(monkeypatch: pytest.MonkeyPatch
     """The gate is only a shortcut: the same findings, ids, excerpts and masks as the per-line path."""
     monkeypatch.setattr(actions_scan, "BLOCK_BYTES", block)
     gated = findings(data)
-    monkeypatch.setattr(actions_log, "gated_lines", every_line)
+    monkeypatch.setattr(actions_scan, "gated_lines", every_line)
     assert gated == findings(data)
 
 
@@ -81,3 +84,44 @@ def test_line_blocks_equal_cut_lines(lines: list[bytes], limit: int) -> None:
 def test_last_lines_are_the_tail(lines: list[bytes]) -> None:
     block = b"head\n" + b"".join(line + b"\n" for line in lines)
     assert last_lines(block, 5, len(block), 20, guess=8) == lines[-20:]
+
+
+def _noisy_log(lines: int) -> bytes:
+    vocabulary = [text.encode() for text in VOCABULARY if "Cleaning up" not in text]
+    body = b"".join(TS.encode() + vocabulary[i * 7 % len(vocabulary)] + b"\n" for i in range(lines))
+    return b"\xef\xbb\xbf" + body
+
+
+@pytest.mark.parametrize("helper_blocks", [None, 0, 3])
+def test_a_gate_running_ahead_picks_what_the_local_gate_picks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, helper_blocks: int | None
+) -> None:
+    """A large file is gated by a forked helper; one that dies (after ``helper_blocks``) is finished here."""
+    monkeypatch.setattr(actions_scan, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(actions_scan, "GATE_AHEAD_MIN_BYTES", 1)
+    if helper_blocks is not None:
+        monkeypatch.setattr(actions_scan, "line_blocks", _dying_after(helper_blocks, actions_scan.line_blocks))
+    data = _noisy_log(3000)
+    log = tmp_path / "logs_1234567" / "job.txt"
+    log.parent.mkdir()
+    log.write_bytes(data)
+    with log.open("rb") as stream:
+        gate, stop = actions_scan.gate_for(stream, 64 * 1024)
+        stop()
+    assert gate != actions_scan.gated_lines  # the helper path is the one under test
+    with log.open("rb") as stream:
+        ahead = [repr(item) for item in read_actions_log(stream, "logs_1234567/job.txt", ReaderOptions())]
+    assert ahead == findings(data) and len(ahead) > 10
+
+
+def _dying_after(blocks: int, line_blocks: Any) -> Any:
+    """``line_blocks`` for the helper process only: it exits after ``blocks`` blocks, as if killed."""
+    parent = os.getpid()
+
+    def blocks_then_die(stream: Any, limit: int) -> Any:
+        for index, block in enumerate(line_blocks(stream, limit)):
+            if os.getpid() != parent and index == blocks:
+                os._exit(1)
+            yield block
+
+    return blocks_then_die

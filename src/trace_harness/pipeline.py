@@ -21,7 +21,7 @@ from .errors import UsageError
 from .evaluator import load_results
 from .evidence import manifest as worker_manifest
 from .evidence.base import Reader, ReaderOptions
-from .evidence.inputs import unique_inputs
+from .evidence.inputs import InputDigests
 from .evidence.worker_log import iso_converter, read_worker_log
 from .evidence.worker_scan import fold_worker_log_file
 from .models import EvidenceProblem, Finding, InputRef, Report, RunFacts, TestPass
@@ -98,17 +98,17 @@ def fold_inputs(
     tracker: AttributeTracker | None = None,
 ) -> tuple[list[InputRef], list[EvidenceProblem]]:
     """Fold all inputs into ``accumulator``; returns the input refs and the evidence problems met."""
-    seen: set[str] = set()
-    inputs: list[InputRef] = []
+    entries = [(kind, path) for kind, paths in paths_by_kind.items() for path in paths]
     problems: list[EvidenceProblem] = []
-    for kind, paths in paths_by_kind.items():
-        for path, ref in unique_inputs(paths, kind, seen):
-            inputs.append(ref)
+    with InputDigests(entries) as digests:
+        for index, (kind, path) in enumerate(entries):
+            if not digests.keep(index):
+                continue
             if kind == EVIDENCE_MANIFEST:
                 worker_manifest.fold_manifest(worker_manifest.load_manifest(path), accumulator, options)
                 continue
             problems.extend(_read_one(reader_for(kind), path, accumulator, options, tracker))
-    return inputs, problems
+        return digests.refs(), problems
 
 
 def _read_one(

@@ -29,7 +29,7 @@ from ..bounds import MAX_EVIDENCE_EXCERPT_BYTES, byte_len, truncate
 from ..models import Finding, RunFacts
 from ..redact import PemTracker, mask
 from .actions_rootcause import FALLBACK_RANK, Candidate, better, candidate, fallback, rank_line
-from .actions_scan import every_line, gated_lines, last_lines, line_blocks, lines_backward, lines_forward
+from .actions_scan import Gate, every_line, gate_for, last_lines, line_blocks, lines_backward, lines_forward
 from .base import Item, ReaderOptions, run_id_in
 
 SOURCE = "actions_log"
@@ -138,21 +138,30 @@ def read_actions_log(stream: BinaryIO, display_path: str, options: ReaderOptions
     del options  # Actions logs carry their own structure; no config applies yet
     run, job_name, step_name = (mask(part) for part in path_identity(display_path))
     job = Job(display_path, run, job_name, Step(step_name or "Set up job"), whole_job=not step_name)
-    for block in line_blocks(stream, MAX_LINE_BYTES):
-        if job.gh_form is None:
-            job.gh_form = _detect_form(block)
-        done = 0
-        for start, end in every_line(block) if job.gh_form else gated_lines(block):
-            _pass_over(job, block, done, start)
-            job.line_no += 1
-            raw = block[start:end]
-            yield from _consume(job, parse_line(job.line_no, decode(raw), bool(job.gh_form), raw))
-            done = end + 1
-        _pass_over(job, block, done, len(block))
+    gate, stop_gate = gate_for(stream, MAX_LINE_BYTES)
+    try:
+        for block in line_blocks(stream, MAX_LINE_BYTES):
+            yield from _read_block(job, block, gate)
+    finally:
+        stop_gate()
     if not job.ended:  # a job-end marker already closed the step
         yield from _close_step(job, at_end=True)
     if job.commit:  # places the run's JUnit results for flaky detection
         yield RunFacts(run=job.run, workflow=job.workflow, commit=job.commit)
+
+
+def _read_block(job: Job, block: bytes, gate: Gate) -> Iterator[Finding]:
+    if job.gh_form is None:
+        job.gh_form = _detect_form(block)
+    picked = gate(block)  # called for every block, so a gate running ahead stays in step
+    done = 0
+    for start, end in every_line(block) if job.gh_form else picked:
+        _pass_over(job, block, done, start)
+        job.line_no += 1
+        raw = block[start:end]
+        yield from _consume(job, parse_line(job.line_no, decode(raw), bool(job.gh_form), raw))
+        done = end + 1
+    _pass_over(job, block, done, len(block))
 
 
 def _detect_form(block: bytes) -> bool | None:

@@ -7,13 +7,19 @@ alternation) finds every line that may matter: runner markers, root-cause needle
 key-block markers and job facts. The gate is a superset of what the reader reacts to; lines it passes over
 only feed the context windows, the step's last output and the clock, which the reader updates in bulk.
 The gate runs on the block with ANSI escapes removed (they may split a needle); line breaks are kept, so
-the n-th line of the gate text is the n-th line of the block.
+the n-th line of the gate text is the n-th line of the block. For a large file the gate runs ahead in a
+forked helper (``GateAhead``) that reads the same blocks; the reader then only handles the picked lines.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
-from collections.abc import Iterator
+import stat
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from multiprocessing.connection import Connection
 from typing import BinaryIO
 
 import re2
@@ -21,6 +27,7 @@ import re2
 from .actions_rootcause import GATE_NEEDLES, GATE_PATTERNS
 
 BLOCK_BYTES = 1024 * 1024
+GATE_AHEAD_MIN_BYTES = 8 * 1024 * 1024  # below this a helper process costs more than it saves
 _ANSI_BYTES_RE = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?")
 # Literals the reader reacts to besides root-cause needles: key blocks, step and job ends, job facts.
 READER_NEEDLES = (
@@ -152,3 +159,70 @@ def last_lines(block: bytes, start: int, end: int, count: int, guess: int = 4096
         if len(lines) > count or begin == start:
             return lines[-count:]  # the first piece may be a partial line, but more than ``count`` were found
         guess *= 4
+
+
+Gate = Callable[[bytes], Iterable[tuple[int, int]]]
+
+
+def gate_for(stream: BinaryIO, limit: int) -> tuple[Gate, Callable[[], None]]:
+    """The gate for ``stream``'s blocks and a function to call when done: a helper process runs it ahead
+    for a large regular file read from its start, else it runs here, block by block."""
+    path = _large_file_path(stream)
+    if path is None or "fork" not in multiprocessing.get_all_start_methods():
+        return gated_lines, lambda: None
+    ahead = GateAhead(path, limit)
+    return ahead.lines, ahead.close
+
+
+def _large_file_path(stream: BinaryIO) -> str | None:
+    name = getattr(stream, "name", None)
+    try:
+        info = os.fstat(stream.fileno())
+        at_start = stream.tell() == 0
+    except (AttributeError, OSError, ValueError):  # zip members, BytesIO, closed or unseekable streams
+        return None
+    big_file = stat.S_ISREG(info.st_mode) and info.st_size >= GATE_AHEAD_MIN_BYTES
+    return name if isinstance(name, str) and big_file and at_start else None
+
+
+class GateAhead:
+    """The gate's picks for each block, computed by a forked helper reading the same file. Each message
+    carries its block's length; any mismatch, or a helper that died, sends the rest through the local gate,
+    so the picks are always exactly ``gated_lines``'s."""
+
+    def __init__(self, path: str, limit: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._helper = context.Process(target=_gate_file, args=(path, limit, send), daemon=True)
+        self._helper.start()
+        send.close()
+        self._local = False
+
+    def lines(self, block: bytes) -> Iterable[tuple[int, int]]:
+        if not self._local:
+            try:
+                numbers = array("q", self._receive.recv_bytes())
+            except (EOFError, OSError):
+                numbers = array("q")
+            if numbers[:1] == array("q", [len(block)]):
+                return zip(numbers[1::2], numbers[2::2], strict=True)
+            self.close()
+        return gated_lines(block)
+
+    def close(self) -> None:
+        """Stop the helper (it may still be reading ahead) and use the local gate from now on."""
+        self._local = True
+        self._receive.close()
+        if self._helper.is_alive():
+            self._helper.terminate()
+        self._helper.join()
+
+
+def _gate_file(path: str, limit: int, send: Connection) -> None:
+    """The helper: for each block, its length and the (start, end) of every line the gate picks."""
+    with open(path, "rb") as stream, send:
+        for block in line_blocks(stream, limit):
+            numbers = array("q", [len(block)])
+            for start, end in gated_lines(block):
+                numbers += array("q", (start, end))
+            send.send_bytes(numbers.tobytes())

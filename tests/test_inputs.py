@@ -37,5 +37,5 @@ def test_only_byte_identical_inputs_are_skipped(tmp_path: Path) -> None:
 
 def test_an_unreadable_input_fails_before_anything_is_read(tmp_path: Path) -> None:
     present = _write(tmp_path, "a.log", b"x\n")
-    with pytest.raises(UsageError, match="cannot read worker_log input .*missing.log"):
+    with pytest.raises(UsageError, match=r"cannot read worker_log input .*missing\.log"):
         InputDigests([("worker_log", present), ("worker_log", tmp_path / "missing.log")])

@@ -319,6 +319,12 @@ class Redactor:
 
     extra: tuple[re.Pattern[str], ...] = ()
     rules: tuple[Rule, ...] = _RULES
+    # Every (hint, rule index): one flat loop of substring tests picks the rules a text can meet.
+    hint_index: tuple[tuple[str, int], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index = tuple((hint, number) for number, rule in enumerate(self.rules) for hint in rule.hints)
+        object.__setattr__(self, "hint_index", index)
 
     @classmethod
     def from_patterns(cls, patterns: Sequence[str]) -> Redactor:
@@ -330,9 +336,9 @@ class Redactor:
         if self.rules is _RULES and _PREFILTER.search(lowered) is None:
             text = _mask_clean(text, lowered)  # the usual case: one C-level search, no Python loop
         else:
-            for rule in self.rules:
-                if any(hint in lowered for hint in rule.hints):
-                    text = rule.substitute(text)
+            hinted = {index for hint, index in self.hint_index if hint in lowered}
+            for index in sorted(hinted):  # table order, as the rules' patterns may overlap
+                text = self.rules[index].substitute(text)
         for pattern in self.extra:
             text = pattern.sub(_extra_replacement, text)
         return text

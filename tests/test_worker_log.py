@@ -6,6 +6,8 @@ import io
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trace_harness.errors import ConfigError
 from trace_harness.evidence import worker_log
@@ -136,3 +138,29 @@ def test_quoted_event_value_and_suffixed_kinds() -> None:
         b'2026/06/18 09:00:00 event=runner_timeout_warning task_id=r3 msg="m"\n'
     )
     assert [finding.run for finding in read(data)] == ["r1"]
+
+
+_LINE_PARTS = st.lists(
+    st.tuples(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"").replace(b"\r", b"")),
+              st.sampled_from((b"\n", b"\r\n", b"\r"))),
+    max_size=20,
+)  # fmt: skip
+
+
+@settings(max_examples=200)
+@given(lines=_LINE_PARTS, last=st.binary(max_size=40), chunk=st.integers(1, 50), cap=st.integers(1, 30))
+def test_chunks_hold_every_line_cut_at_the_cap_whatever_the_chunk_size(
+    lines: list[tuple[bytes, bytes]], last: bytes, chunk: int, cap: int
+) -> None:
+    """Universal newlines, and each line cut at ``MAX_LINE_BYTES`` however reads split it: memory stays
+    bounded on a line of any length, and the kept bytes do not depend on where a read ended."""
+    last = last.replace(b"\n", b"").replace(b"\r", b"")
+    data = b"".join(text + end for text, end in lines) + last
+    kept = [(line.rstrip(b"\r\n")[:cap], line.endswith((b"\n", b"\r"))) for line in data.splitlines(keepends=True)]
+    expected = b"".join(text + b"\n" * ended for text, ended in kept)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(worker_log, "CHUNK_BYTES", chunk)
+        patch.setattr(worker_log, "MAX_LINE_BYTES", cap)
+        chunks = list(worker_log._line_aligned_chunks(io.BytesIO(data), None))
+    assert b"".join(chunks) == expected
+    assert all(chunk.endswith(b"\n") for chunk in chunks[:-1])

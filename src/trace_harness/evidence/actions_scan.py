@@ -25,6 +25,7 @@ from typing import BinaryIO
 import re2
 
 from .actions_rootcause import GATE_NEEDLES, GATE_PATTERNS
+from .lines import cap_lines
 
 BLOCK_BYTES = 1024 * 1024
 GATE_AHEAD_MIN_BYTES = 8 * 1024 * 1024  # below this a helper process costs more than it saves
@@ -80,24 +81,6 @@ def line_blocks(stream: BinaryIO, limit: int, size: int = 0) -> Iterator[bytes]:
             yield cap_lines(data[:end], limit)
     if pending:
         yield cap_lines(pending + b"\n", limit)
-
-
-def cap_lines(block: bytes, limit: int) -> bytes:
-    """``block`` with every line cut at ``limit`` bytes. Probing every half-limit stride finds long lines
-    without walking each line: a line of ``limit`` bytes covers a whole probe window."""
-    pieces: list[bytes] = []
-    kept = probe = 0
-    stride = max(limit // 2, 1)
-    while probe < len(block):
-        if block.find(b"\n", probe, probe + stride) >= 0:
-            probe += stride
-            continue
-        start, end = block.rfind(b"\n", 0, probe) + 1, block.find(b"\n", probe)
-        if end - start > limit:
-            pieces.append(block[kept : start + limit])
-            kept = end
-        probe = end + 1
-    return b"".join([*pieces, block[kept:]]) if pieces else block
 
 
 def gated_lines(block: bytes) -> Iterator[tuple[int, int]]:

@@ -25,9 +25,11 @@ from ..errors import ConfigError
 from ..models import Finding
 from ..taxonomy import WORKER_CLASSES
 from .base import Item, ReaderOptions
+from .lines import cap_lines
 
 SOURCE = "worker_log"
 CHUNK_BYTES = 4 * 1024 * 1024
+MAX_LINE_BYTES = 64 * 1024  # a longer line keeps its first 64 KiB: fields, excerpts and metadata need far less
 FAILURE_KINDS = ("runner_timeout", "turn_input_required", "unsupported_tool_call", "malformed", "runner_end")
 CLUSTER_BY_KIND = {
     "runner_timeout": "runner-timeout",
@@ -89,8 +91,10 @@ def read_worker_log_lines(
 
 
 def _line_aligned_chunks(stream: BinaryIO, limit: int | None) -> Iterator[bytes]:
-    """Big chunks ending on a line break, with `\\r\\n` and lone `\\r` read as line breaks (universal newlines)."""
-    pending = b""
+    """Big chunks ending on a line break, with `\r\n` and lone `\r` read as line breaks (universal newlines).
+    Every line is cut at ``MAX_LINE_BYTES`` (the rest is read and dropped), so memory stays bounded whatever
+    the input, and the cut does not depend on where chunks end."""
+    pending, dropping = b"", False
     remaining = limit
     while True:
         size = CHUNK_BYTES if remaining is None else min(CHUNK_BYTES, remaining)
@@ -99,17 +103,28 @@ def _line_aligned_chunks(stream: BinaryIO, limit: int | None) -> Iterator[bytes]
             remaining -= len(data)
         if not data:
             if pending:
-                yield _normalize_newlines(pending)
+                yield cap_lines(_normalize_newlines(pending), MAX_LINE_BYTES)
             return
+        if dropping:  # the rest of an over-long line: skip to its line break
+            data, dropping = _from_line_break(data)
+            if dropping:
+                continue
         data = pending + data
         cut = max(data.rfind(b"\n"), data.rfind(b"\r"))
-        if cut < 0 or (data[cut] == 0x0D and cut == len(data) - 1):
-            cut = data.rfind(b"\n")  # a trailing \r may be the first half of \r\n: wait for the next chunk
-        if cut < 0:
-            pending = data
-            continue
-        pending = data[cut + 1 :]
-        yield _normalize_newlines(data[: cut + 1])
+        if cut == len(data) - 1 and data[cut] == 0x0D:  # maybe the first half of \r\n: wait for the next chunk
+            cut = max(data.rfind(b"\n", 0, cut), data.rfind(b"\r", 0, cut))
+        pending = data[cut + 1 :]  # one partial line, or one line and its \r
+        if len(pending) > MAX_LINE_BYTES:
+            ends_line = pending.endswith(b"\r")
+            pending, dropping = pending[:MAX_LINE_BYTES] + b"\r" * ends_line, not ends_line
+        if cut >= 0:
+            yield cap_lines(_normalize_newlines(data[: cut + 1]), MAX_LINE_BYTES)
+
+
+def _from_line_break(data: bytes) -> tuple[bytes, bool]:
+    """``data`` from its first line break on, and whether there was none (keep dropping)."""
+    breaks = [at for at in (data.find(b"\n"), data.find(b"\r")) if at >= 0]
+    return (data[min(breaks) :], False) if breaks else (b"", True)
 
 
 def _normalize_newlines(data: bytes) -> bytes:

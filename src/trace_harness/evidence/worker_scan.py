@@ -210,14 +210,15 @@ def _scan_states(path: Path, display_path: str, options: ReaderOptions, start: i
 
 def _split_point(path: Path, size: int) -> int:
     """The offset just past the first `\\n` at or after the split fraction of the file."""
-    middle = int(size * _SPLIT_FRACTION)
+    position = int(size * _SPLIT_FRACTION)
     with path.open("rb") as stream:
-        stream.seek(middle)
-        tail = stream.read(1 << 20)
-        while b"\n" not in tail and (more := stream.read(1 << 20)):
-            tail += more
-    newline = tail.find(b"\n")
-    return size if newline < 0 else middle + newline + 1
+        stream.seek(position)
+        while piece := stream.read(1 << 20):  # one piece at a time: the line there may be huge
+            newline = piece.find(b"\n")
+            if newline >= 0:
+                return position + newline + 1
+            position += len(piece)
+    return size
 
 
 def _line_breaks(path: Path, limit: int) -> int:

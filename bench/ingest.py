@@ -1,6 +1,7 @@
 """Ingest benchmark: end-to-end `trace-harness report` on a large worker log, as a subprocess.
 
 Usage: python bench/ingest.py [--runs 5] [--scale 10] [--records 400000]
+       python bench/ingest.py --actions [--runs 5] [--scale 10] [--megabytes 86]   (Actions-log ingest)
 Data lives in bench/.data/ (gitignored). The input is ../shared/bench/gen_worker_log.py's output when
 that generator exists, else bench/gen_worker_log.py's. ``--scale N`` also measures the same file repeated
 N times (same id space; deleted afterwards unless --keep). Prints wall time (median of --runs, process
@@ -18,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import ingest_actions
 from bytecode import compile_imports
 
 HERE = Path(__file__).resolve().parent
@@ -83,7 +85,14 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=10, help="also bench the file repeated N times; 0 to skip")
     parser.add_argument("--records", type=int, default=400_000)
     parser.add_argument("--keep", action="store_true", help="keep the scaled file in bench/.data/")
-    args = parser.parse_args()
+    parser.add_argument("--actions", action="store_true", help="time Actions-log ingest instead (ingest_actions.py)")
+    args, rest = parser.parse_known_args()
+    if args.actions:  # one entry point for both ingest benchmarks; the Actions one has its own options
+        sys.argv = [str(HERE / "ingest_actions.py"), "--runs", str(args.runs), "--scale", str(args.scale), *rest]
+        ingest_actions.main()
+        return
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     compile_imports()
     DATA.mkdir(exist_ok=True)
     base = generate(args.records)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from driver_support import cluster, report
+from trace_harness import fingerprint
 from trace_harness.cli import main
 from trace_harness.cli.run_cmd import SHORT_ID_CHARS, short_id
 from trace_harness.forge import github as github_module
@@ -227,3 +228,27 @@ def test_a_malformed_repository_name_is_refused_before_any_request(
     monkeypatch.setenv("GITHUB_TOKEN", "t")
     assert main(["run", "--repo", "not a repo", "--state-dir", str(tmp_path), "--dry-run"]) == 2
     assert "not a repository name: 'not a repo'" in capsys.readouterr().err
+
+
+def test_a_fingerprint_version_bump_adopts_the_tracking_issues_of_the_old_ids(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every non-worker id moves with the version (it is hashed in); the report's ``id_aliases`` map the old
+    ids to the new ones, so the next run updates the existing issues instead of filing duplicates."""
+    for name in ("GITHUB_TOKEN", "GH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    state = tmp_path / "state"
+    assert _cli(capsys, "run", "--state-dir", str(state))[0] == 0
+    with LocalForge(state / "forge.sqlite") as forge:
+        before = {issue.number: issue.cluster_id for issue in forge.tracked_issues()}
+    monkeypatch.setitem(fingerprint.NORMALIZERS, 2, fingerprint.normalize_v1)
+    monkeypatch.setitem(fingerprint.CANONICALIZERS, 2, fingerprint.CANONICALIZERS[1])
+    monkeypatch.setattr(fingerprint, "FINGERPRINT_VERSION", 2)
+    code, out, _ = _cli(capsys, "plan", "--state-dir", str(state))
+    assert code == 0
+    actions = json.loads(out)["actions"]
+    adopted = {action["issue"]: action["cluster_id"] for action in actions if action["issue"] is not None}
+    assert not [action for action in actions if action["action"] == "create"]
+    assert set(adopted) == set(before)
+    moved = {number for number, cluster_id in before.items() if adopted[number] != cluster_id}
+    assert moved and all(not before[number].startswith(("runner-", "input-")) for number in moved)

@@ -10,6 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trace_harness import fingerprint as fp
+from trace_harness.classify import diagnose_line
+from trace_harness.cluster import ClusterAccumulator
 from trace_harness.fingerprint import (
     FINGERPRINT_VERSION,
     RawSignature,
@@ -25,6 +27,7 @@ from trace_harness.fingerprint import (
     signature_at,
 )
 from trace_harness.identity import is_valid_cluster_id
+from trace_harness.models import Finding
 from trace_harness.taxonomy import FailureClass
 
 NORMALIZE_TABLE = [
@@ -230,3 +233,30 @@ def test_bash_job_status_pid_is_blanked() -> None:
     first = normalize("/tmp/a/run.sh: line 2: 981 Segmentation fault      python3 -c x")
     assert first == normalize("/tmp/b/run.sh: line 9: 15029 Segmentation fault python3 -c x")
     assert first == "<tmp>/run.sh: line <n>: <pid> Segmentation fault python3 -c x"
+
+
+def test_a_diagnosis_carries_its_ids_under_earlier_versions(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = line_signature("boom code 7")
+    old_id = fingerprint(FailureClass.UNKNOWN, raw)
+    assert diagnose_line("boom code 7").earlier_ids == ()  # one version: nothing earlier
+    monkeypatch.setitem(fp.NORMALIZERS, 2, _fake_v2)
+    monkeypatch.setattr(fp, "FINGERPRINT_VERSION", 2)
+    diagnosis = diagnose_line("boom code 7")
+    assert diagnosis.cluster_id == fingerprint(FailureClass.UNKNOWN, raw, 2) != old_id
+    assert diagnosis.earlier_ids == (old_id,)
+
+
+def test_the_accumulator_maps_earlier_ids_and_a_split_id_to_the_smallest_new_one() -> None:
+    accumulator = ClusterAccumulator()
+    for new_id, earlier in (("unknown-bbbbbbbb", ("unknown-00000001",)),
+                            ("unknown-aaaaaaaa", ("unknown-00000001", "unknown-00000002"))):  # fmt: skip
+        accumulator.add(_line_finding(new_id, earlier))
+    assert accumulator.id_aliases() == {"unknown-00000001": "unknown-aaaaaaaa", "unknown-00000002": "unknown-aaaaaaaa"}
+
+
+def _line_finding(new_id: str, earlier: tuple[str, ...]) -> Finding:
+    return Finding(
+        cluster_id=new_id, failure_class=FailureClass.UNKNOWN, title="t", symptom_class="unknown",
+        signature="line:x", source="actions_log", ref=f"{new_id}.log:1", kind="step_failure", excerpt="x",
+        earlier_ids=earlier,
+    )  # fmt: skip

@@ -23,6 +23,7 @@ from .classify_rules import (
 from .config import ClassRule
 from .fingerprint import (
     RawSignature,
+    earlier_ids,
     event_signature,
     failed_test_signature,
     line_signature,
@@ -47,6 +48,7 @@ class Diagnosis(BaseModel):
     title: str
     severity: Severity = Severity.NORMAL
     raw_signature: RawSignature | None = None
+    earlier_ids: tuple[str, ...] = ()  # this failure's ids under earlier fingerprint versions
 
 
 class _Match(BaseModel):
@@ -97,6 +99,7 @@ def _build(family: FailureClass, raw: RawSignature, title: str, severity: Severi
         title=_title(title),
         severity=severity,
         raw_signature=raw,
+        earlier_ids=earlier_ids(family, raw),
     )
 
 

@@ -34,6 +34,7 @@ from .redact import mask
 from .taxonomy import CLASS_INFO, WORKER_CLASSES, FailureClass, Severity
 
 EVIDENCE_OMITTED_KEY = "evidence"
+MAX_EARLIER_IDS = 64  # per cluster: one per earlier fingerprint version, unless a version merged clusters
 RAW_EXCERPT_CAP = 64 * 1024  # raw excerpts are cut here before masking; emitted ones are cut to 4 KiB
 WORKER_SURFACE = "WORKFLOW.md, reviewer rubrics, skills, hooks, tests, CI, or docs"
 NEXT_ACTION = "issue, draft-PR, or advisory evaluator proposal"
@@ -128,6 +129,7 @@ class _ClusterState:
         self.tokenless_inputs: set[str] = set()
         self.first_seen = ""
         self.last_seen = ""
+        self.earlier_ids: set[str] = set()  # the cluster's ids under earlier fingerprint versions
 
     def heap_full_below(self, key: EvidenceKey) -> bool:
         """True when ``key`` cannot be kept (so no entry needs building): past the cut, or past a full heap."""
@@ -163,6 +165,7 @@ class _ClusterState:
         self._absorb_evidence(other)
         self.findings += other.findings
         self.tokenless_inputs |= other.tokenless_inputs
+        self.earlier_ids |= other.earlier_ids
         self.first_seen = min(filter(None, (self.first_seen, other.first_seen)), default="")
         self.last_seen = max(self.last_seen, other.last_seen)
 
@@ -215,6 +218,8 @@ class ClusterAccumulator:
         state.findings += 1
         if finding.severity is Severity.SEVERE:
             state.severity = Severity.SEVERE
+        if finding.earlier_ids and len(state.earlier_ids) < MAX_EARLIER_IDS:
+            state.earlier_ids.update(finding.earlier_ids)
         self._observe_time(state, finding.timestamp)
         pairs = _id_pairs(finding)
         self._record_ids(state, pairs, finding.ref, record_affected)
@@ -281,6 +286,13 @@ class ClusterAccumulator:
 
     def clusters(self) -> list[Cluster]:
         return [self._finish(self._clusters[cluster_id]) for cluster_id in sorted(self._clusters)]
+
+    def id_aliases(self) -> dict[str, str]:
+        """`{earlier id: cluster id}`; an earlier id that a new version split goes to the smallest new id."""
+        aliases: dict[str, str] = {}
+        for cluster_id in sorted(self._clusters, reverse=True):
+            aliases.update(dict.fromkeys(self._clusters[cluster_id].earlier_ids, cluster_id))
+        return dict(sorted(aliases.items()))
 
     def _state(self, finding: Finding, key: EvidenceKey) -> _ClusterState:
         state = self._clusters.get(finding.cluster_id)

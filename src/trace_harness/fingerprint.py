@@ -107,14 +107,19 @@ NORMALIZERS: dict[int, Normalizer] = {1: normalize_v1}
 CANONICALIZERS: dict[int, dict[str, Normalizer]] = {1: {"test": canonical_test_id}}
 
 
-def normalize(text: str, version: int = FINGERPRINT_VERSION) -> str:
-    """Normalize ``text`` with the normalizer registered for ``version``."""
-    return NORMALIZERS[version](text)
+def current_version(version: int | None = None) -> int:
+    """``version``, or the current one (read when called, so a new version takes effect everywhere)."""
+    return FINGERPRINT_VERSION if version is None else version
 
 
-def cluster_id(family: FailureClass, signature: str, version: int = FINGERPRINT_VERSION) -> str:
+def normalize(text: str, version: int | None = None) -> str:
+    """Normalize ``text`` with the normalizer registered for ``version`` (default: the current one)."""
+    return NORMALIZERS[current_version(version)](text)
+
+
+def cluster_id(family: FailureClass, signature: str, version: int | None = None) -> str:
     """`<family-slug>-<8 hex>`: the first 8 hex of sha256("{version}\\n{family}\\n{signature}")."""
-    digest = hashlib.sha256(f"{version}\n{family.value}\n{signature}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{current_version(version)}\n{family.value}\n{signature}".encode()).hexdigest()
     return f"{family.slug}-{digest[:8]}"
 
 
@@ -130,9 +135,10 @@ class RawSignature(BaseModel):
     parts: tuple[str, ...]
 
 
-def signature_at(raw: RawSignature, version: int = FINGERPRINT_VERSION) -> str:
+def signature_at(raw: RawSignature, version: int | None = None) -> str:
     """The redacted, normalized signature text: `<kind>:<part>|<part>...`."""
     # Mask before normalizing too: blanking could break a token's shape and hide it from the masker.
+    version = current_version(version)
     masked = _canonical_parts(raw.kind, tuple(mask(part) for part in raw.parts), version)
     parts = "|".join(normalize(part, version) for part in masked)
     return mask(f"{raw.kind}:{parts}")[:_MAX_SIGNATURE_CHARS]
@@ -145,9 +151,17 @@ def _canonical_parts(kind: SignatureKind, parts: tuple[str, ...], version: int) 
     return (canonicalize(parts[0]), *parts[1:])
 
 
-def fingerprint(family: FailureClass, raw: RawSignature, version: int = FINGERPRINT_VERSION) -> str:
+def fingerprint(family: FailureClass, raw: RawSignature, version: int | None = None) -> str:
     """The cluster id of ``raw`` under ``version``."""
     return cluster_id(family, signature_at(raw, version), version)
+
+
+def earlier_ids(family: FailureClass, raw: RawSignature) -> tuple[str, ...]:
+    """The ids ``raw`` had under every registered version before the current one, where they differ from
+    its current id: the report maps them (``id_aliases``) so their tracking issues are adopted."""
+    current = fingerprint(family, raw)
+    older = (fingerprint(family, raw, version) for version in sorted(NORMALIZERS) if version < current_version())
+    return tuple(sorted({old for old in older if old != current}))
 
 
 def id_aliases(

@@ -45,6 +45,8 @@ class Finding:
     job: str = ""
     workflow: str = ""
     commit: str = ""
+    # Its cluster's ids under earlier fingerprint versions: mapped to ``cluster_id`` in the report.
+    earlier_ids: tuple[str, ...] = ()
 
     def affected_pairs(self) -> tuple[tuple[str, str], ...]:
         values = (self.issue, self.identifier, self.pull_request, self.run, self.session)

@@ -84,6 +84,7 @@ def collect_report(
     return build_report(
         accumulator.clusters(),
         inputs,
+        id_aliases=accumulator.id_aliases(),
         generated_at=generated_at or utc_now(),
         evidence_problems=problems,
         prior_results=prior,

@@ -19,7 +19,7 @@ from . import evaluator, render
 from .bounds import MAX_CLUSTER_BYTES, MAX_PROPOSAL_INPUT_REFS, MAX_RUN_EVIDENCE_BYTES, encoded_bytes
 from .cluster import EVIDENCE_OMITTED_KEY, trimmed_id_count
 from .errors import InputFormatError
-from .fingerprint import FINGERPRINT_VERSION
+from .fingerprint import current_version
 from .models import (
     AFFECTED_KEYS,
     REPORT_SCHEMA,
@@ -54,7 +54,7 @@ def build_report(
     id_aliases: Mapping[str, str] | None = None,
     prior_results: Iterable[dict[str, Any]] = (),
     templates: Path | None = None,
-    fingerprint_version: int = FINGERPRINT_VERSION,
+    fingerprint_version: int | None = None,
 ) -> Report:
     """The report: clusters sorted by id, each with proposals and within its byte bound."""
     report_ref = report_reference(inputs)
@@ -75,7 +75,7 @@ def build_report(
         bounds=Bounds(max_run_evidence_bytes=MAX_RUN_EVIDENCE_BYTES, max_cluster_bytes=MAX_CLUSTER_BYTES),
         clusters=tuple(finished),
         recurrence_escalations=tuple(escalations),
-        fingerprint_version=fingerprint_version,
+        fingerprint_version=current_version(fingerprint_version),
         id_aliases=dict(sorted((id_aliases or {}).items())),
         evidence_problems=tuple(problems),
     )
@@ -171,7 +171,7 @@ def load_report(path: Path) -> Report:
         raise InputFormatError(f"{where}: not JSON ({type(exc).__name__})") from None
     if not isinstance(data, dict) or data.get("schema_version") != REPORT_SCHEMA:
         raise InputFormatError(f"{where}: not a {REPORT_SCHEMA} report")
-    data.setdefault("fingerprint_version", FINGERPRINT_VERSION)
+    data.setdefault("fingerprint_version", current_version())
     clusters = data.get("clusters")
     if isinstance(clusters, list):
         data["clusters"] = [_with_our_fields(item) if isinstance(item, dict) else item for item in clusters]

@@ -463,6 +463,7 @@ def _finding(job: Job, root: Candidate, kind: str, metadata: dict[str, str]) -> 
     pattern = {"pattern": root.pattern} if root.rank < FALLBACK_RANK else {"pattern": "last_output"}
     return Finding(
         cluster_id=diagnosis.cluster_id,
+        earlier_ids=diagnosis.earlier_ids,
         failure_class=diagnosis.failure_class,
         title=diagnosis.title,
         symptom_class=diagnosis.failure_class.value.replace("_", " "),

@@ -90,6 +90,7 @@ def _finding(record: dict[str, Any], ref: str, options: ReaderOptions) -> Findin
     fields = {field: _first_value(record, keys) for field, keys in _AFFECTED_KEYS.items()}
     return Finding(
         cluster_id=diagnosis.cluster_id,
+        earlier_ids=diagnosis.earlier_ids,
         failure_class=diagnosis.failure_class,
         title=diagnosis.title,
         symptom_class=name or "error record",

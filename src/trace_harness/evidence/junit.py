@@ -102,6 +102,7 @@ def _finding(test_id: str, result: Any, ref: str, run: str) -> Finding:
     kind = "error" if isinstance(result, Error) else "failure"
     return Finding(
         cluster_id=diagnosis.cluster_id,
+        earlier_ids=diagnosis.earlier_ids,
         failure_class=diagnosis.failure_class,
         title=diagnosis.title,
         symptom_class=f"test {kind}",

@@ -103,7 +103,7 @@ def read_th_manifest(stream: BinaryIO, display_path: str, options: ReaderOptions
 
 def _finding_from_record(record: Any, display_path: str) -> Item:
     try:
-        texts = {key: str(record.get(key, "")) for key in (*_TEXT_FIELDS, *_ID_FIELDS, "excerpt")}
+        texts: dict[str, Any] = {key: str(record.get(key, "")) for key in (*_TEXT_FIELDS, *_ID_FIELDS, "excerpt")}
         metadata = {str(k): str(v) for k, v in dict(record.get("metadata", {})).items()}
         return Finding(
             failure_class=FailureClass(record["failure_class"]),

@@ -116,8 +116,9 @@ def _read_one(
     reader: Reader, path: Path, accumulator: ClusterAccumulator, options: ReaderOptions, tracker: Any
 ) -> list[EvidenceProblem]:
     try:
-        if reader is read_worker_log and not _wants_worker_findings(tracker):  # bulk path: no Finding per record
-            fold_worker_log_file(path, str(path), options, accumulator)
+        keeper = getattr(tracker, "occurrence_keeper", None)  # a run keeping findings to store
+        if reader is read_worker_log and (keeper is not None or not _wants_worker_findings(tracker)):
+            fold_worker_log_file(path, str(path), options, accumulator, keeper=keeper)  # bulk: no Finding per record
             return []
         with path.open("rb") as stream:
             return _consume(reader(stream, str(path), options), accumulator, tracker)

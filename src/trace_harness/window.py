@@ -6,7 +6,8 @@ saw. After a run, its findings are written as a `trace-harness-manifest/v1` to
 before the window are pruned. The next run folds the manifests inside the window into its report.
 
 Only one finding is kept per cluster and set of affected ids (per input when a finding has no ids): that
-is all the occurrence count (a union-find over affected ids) needs, and it bounds memory on huge logs.
+is all the occurrence count (a union-find over affected ids) needs, and it bounds memory on huge logs
+(``occurrences``: at most ``MAX_KEPT_FINDINGS``, chosen by evidence key, not by arrival order).
 Nothing is counted twice: a stored finding whose input (by sha256) is also a current input is skipped,
 a run writes no finding from an input already stored, and the same run id seen twice is one occurrence.
 """
@@ -21,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from .attributes import AttributeTracker
-from .cluster import evidence_key
 from .config import Config
 from .errors import InputFormatError
 from .evidence.base import ReaderOptions
 from .evidence.th_manifest import build_manifest, load_manifest, manifest_json, read_th_manifest
 from .models import EvidenceProblem, Finding, InputRef, Report, RunFacts, TestPass
+from .occurrences import OccurrenceKeeper
+from .occurrences import occurrence_key as occurrence_key
 from .pipeline import collect_report
 from .redact import mask
 from .state import MANIFESTS, StateStore
@@ -37,19 +39,23 @@ Stored = Iterator[Finding | TestPass | RunFacts | EvidenceProblem]
 
 
 class FindingRecorder:
-    """Wraps the attribute tracker and keeps this run's findings until ``close`` (earlier runs' follow)."""
+    """Wraps the attribute tracker and keeps this run's findings until ``close`` (earlier runs' follow).
+    Worker logs' bulk path feeds ``keeper`` directly (``pipeline``), building only the findings it keeps."""
 
     def __init__(self, inner: AttributeTracker | None = None, limit: int = MAX_KEPT_FINDINGS) -> None:
         self.inner = inner
-        self.limit = limit
-        self.kept: dict[tuple[str, ...], Finding] = {}
+        self.keeper = OccurrenceKeeper(limit)
         self.closed = False
+
+    @property
+    def occurrence_keeper(self) -> OccurrenceKeeper | None:
+        return None if self.closed else self.keeper
 
     def observe(self, finding: Finding) -> None:
         if self.inner is not None:
             self.inner.observe(finding)
         if not self.closed:
-            self._keep(finding)
+            self.keeper.keep(finding)
 
     def observe_pass(self, test_pass: TestPass) -> None:
         if self.inner is not None:
@@ -69,23 +75,7 @@ class FindingRecorder:
         self.closed = True
 
     def findings(self) -> list[Finding]:
-        return [self.kept[key] for key in sorted(self.kept)]
-
-    def _keep(self, finding: Finding) -> None:
-        key = occurrence_key(finding)
-        known = self.kept.get(key)
-        if known is None and len(self.kept) >= self.limit:
-            return
-        if known is None or evidence_key(finding.timestamp, finding.ref) < evidence_key(known.timestamp, known.ref):
-            self.kept[key] = finding
-
-
-def occurrence_key(finding: Finding) -> tuple[str, ...]:
-    """What the occurrence count sees of a finding: its cluster and its ids (its input when it has none)."""
-    pairs = finding.affected_pairs()
-    if pairs:
-        return (finding.cluster_id, *(f"{name}={value}" for name, value in pairs))
-    return (finding.cluster_id, "", finding.ref.rpartition(":")[0] or finding.ref)
+        return self.keeper.findings()
 
 
 def cutoff_date(now: datetime, window: timedelta) -> str:

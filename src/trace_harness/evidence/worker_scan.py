@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 from ..cluster import ClusterAccumulator, evidence_key
 from ..models import Finding
+from ..occurrences import OccurrenceKeeper, pairs_occurrence_key
 from ..taxonomy import WORKER_CLASSES
 from .base import ReaderOptions
 from .worker_log import (
@@ -68,9 +69,11 @@ def fold_worker_log(
     *,
     first_line: int = 1,
     limit: int | None = None,
+    keeper: OccurrenceKeeper | None = None,
 ) -> None:
-    """Fold every failure record from the stream's position (``limit`` bytes at most) into ``accumulator``."""
-    scan = _Scan(display_path, iso_converter(options.worker_log_tz), accumulator)
+    """Fold every failure record from the stream's position (``limit`` bytes at most) into ``accumulator``,
+    and offer each to ``keeper`` (the findings a run stores), if given."""
+    scan = _Scan(display_path, iso_converter(options.worker_log_tz), accumulator, keeper)
     line_no = first_line
     for buffer in _line_aligned_chunks(stream, limit):
         # Chunks end on line breaks, so decoding one whole equals decoding each of its lines.
@@ -80,8 +83,10 @@ def fold_worker_log(
 class _Scan:
     """Per-file scanning context; one ``chunk`` call per line-aligned buffer."""
 
-    def __init__(self, display_path: str, to_iso: _IsoConverter, accumulator: ClusterAccumulator) -> None:
-        self.path, self.to_iso, self.accumulator = display_path, to_iso, accumulator
+    def __init__(
+        self, display_path: str, to_iso: _IsoConverter, accumulator: ClusterAccumulator, keeper: OccurrenceKeeper | None
+    ) -> None:
+        self.path, self.to_iso, self.accumulator, self.keeper = display_path, to_iso, accumulator, keeper
         self.utc = to_iso.zone is None
 
     def chunk(self, text: str, line_no: int) -> int:
@@ -117,9 +122,12 @@ class _Scan:
             timestamp = self.to_iso.from_parts(*match.group(1, 2, 3, 4))
         ref = f"{self.path}:{line_no}"
         key = (timestamp, self.path, line_no, ref) if self.path else evidence_key(timestamp, ref)
+        finding = None
         if self.accumulator.fold_worker(cluster, timestamp, key, pairs):
             finding = _canonical_finding(text, match, payload_at, end, cluster, timestamp, ref)
             self.accumulator.offer_worker_entry(finding, key, pairs)
+        if self.keeper is not None and self.keeper.wants(pairs_occurrence_key(cluster, pairs), key):
+            self.keeper.keep(finding or _canonical_finding(text, match, payload_at, end, cluster, timestamp, ref))
         return True
 
     def _general(self, text: str, match: re.Match[str], end: int, line_no: int) -> None:
@@ -127,6 +135,8 @@ class _Scan:
         finding = parse_record(timestamp, text[match.start() : end], self.path, line_no)
         if finding is not None:
             self.accumulator.add(finding)
+            if self.keeper is not None:  # idempotent where the accumulator's tracker keeps it too
+                self.keeper.keep(finding)
 
 
 def _canonical_finding(
@@ -170,42 +180,58 @@ def _pairs(match: re.Match[str]) -> list[tuple[int, str]]:
 
 
 def fold_worker_log_file(
-    path: Path, display_path: str, options: ReaderOptions, accumulator: ClusterAccumulator, *, processes: int = 2
+    path: Path,
+    display_path: str,
+    options: ReaderOptions,
+    accumulator: ClusterAccumulator,
+    *,
+    processes: int = 2,
+    keeper: OccurrenceKeeper | None = None,
 ) -> None:
     """``fold_worker_log`` of a whole file; a large one is split in two line-aligned halves, one scanned by a
-    forked process whose cluster state is merged back (the clusters are identical to a one-process scan)."""
+    forked process whose cluster state (and kept findings) are merged back: the result is identical to a
+    one-process scan."""
     size = path.stat().st_size
     if processes < 2 or size < PARALLEL_MIN_BYTES or "fork" not in multiprocessing.get_all_start_methods():
         with path.open("rb") as stream:
-            fold_worker_log(stream, display_path, options, accumulator)
+            fold_worker_log(stream, display_path, options, accumulator, keeper=keeper)
         return
     split = _split_point(path, size)
+    limit = None if keeper is None else keeper.limit
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(1, mp_context=context) as pool:
-        second_half = pool.submit(_scan_range, path, display_path, options, split)
+        second_half = pool.submit(_scan_range, path, display_path, options, split, limit)
         with path.open("rb") as stream:
-            fold_worker_log(stream, display_path, options, accumulator, limit=split)
+            fold_worker_log(stream, display_path, options, accumulator, limit=split, keeper=keeper)
         try:
-            states = second_half.result()
+            states, kept = second_half.result()
         except (BrokenProcessPool, OSError):  # the helper died (e.g. killed for memory): finish its half here
-            states = _scan_states(path, display_path, options, split)
+            states, kept = _scan_states(path, display_path, options, split, limit)
         for cluster_id, blob in sorted(states.items()):
             accumulator.merge({cluster_id: pickle.loads(blob)})  # one cluster at a time keeps the peak low
+        if keeper is not None:
+            for finding in pickle.loads(kept):
+                keeper.keep(finding)
 
 
-def _scan_range(path: Path, display_path: str, options: ReaderOptions, start: int) -> dict[str, bytes]:
+Scanned = tuple[dict[str, bytes], bytes]  # pickled state per cluster, pickled kept findings
+
+
+def _scan_range(path: Path, display_path: str, options: ReaderOptions, start: int, keep: int | None) -> Scanned:
     """The forked half's entry point."""
-    return _scan_states(path, display_path, options, start)
+    return _scan_states(path, display_path, options, start, keep)
 
 
-def _scan_states(path: Path, display_path: str, options: ReaderOptions, start: int) -> dict[str, bytes]:
-    """Scan from ``start`` to the end into a fresh accumulator; its state, pickled per cluster."""
+def _scan_states(path: Path, display_path: str, options: ReaderOptions, start: int, keep: int | None) -> Scanned:
+    """Scan from ``start`` to the end into a fresh accumulator (and keeper of ``keep`` findings, if asked)."""
     first_line = 1 + _line_breaks(path, start)  # counted here, while the main process scans the first half
     accumulator = ClusterAccumulator()
+    keeper = None if keep is None else OccurrenceKeeper(keep)
     with path.open("rb") as stream:
         stream.seek(start)
-        fold_worker_log(stream, display_path, options, accumulator, first_line=first_line)
-    return {cluster_id: pickle.dumps(state) for cluster_id, state in accumulator.state().items()}
+        fold_worker_log(stream, display_path, options, accumulator, first_line=first_line, keeper=keeper)
+    states = {cluster_id: pickle.dumps(state) for cluster_id, state in accumulator.state().items()}
+    return states, pickle.dumps(keeper.findings() if keeper is not None else [])
 
 
 def _split_point(path: Path, size: int) -> int:

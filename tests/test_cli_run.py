@@ -17,6 +17,7 @@ from trace_harness.forge.local import LocalForge
 from trace_harness.report import report_json
 from trace_harness.testing.clock import FakeClock
 from trace_harness.testing.fake_github import FakeGitHub
+from trace_harness.testing.faults import Fault, FaultPlan
 
 A, B = "validation-failure-0000000a", "validation-failure-0000000b"
 
@@ -252,3 +253,32 @@ def test_a_fingerprint_version_bump_adopts_the_tracking_issues_of_the_old_ids(
     assert set(adopted) == set(before)
     moved = {number for number, cluster_id in before.items() if adopted[number] != cluster_id}
     assert moved and all(not before[number].startswith(("runner-", "input-")) for number in moved)
+
+
+def test_a_rejected_token_is_one_clear_error_and_exit_one(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(github_module, "GitHubForge", QuietGitHubForge)
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_" + "R" * 36)
+    monkeypatch.setenv("GITHUB_REPOSITORY", "octo/demo")
+    with FakeGitHub("octo/demo", faults=FaultPlan().on("GET", r".*", Fault.BAD_CREDENTIALS, times=100)) as gh:
+        code, out, err = _cli(capsys, "run", "--report", "report.json")
+        assert not gh.issues
+    assert code == 1
+    assert "401" in err and "Bad credentials" in err and "Traceback" not in err + out
+    assert "R" * 36 not in err + out
+
+
+def test_a_connect_timeout_on_a_write_is_retried_once_sent(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connect time-out means the request never left: unlike a read time-out, a create is safe to retry."""
+    monkeypatch.setattr(github_module, "GitHubForge", QuietGitHubForge)
+    monkeypatch.setenv("GITHUB_TOKEN", "test-token")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "octo/demo")
+    faults = FaultPlan().on("POST", r"/repos/octo/demo/issues$", Fault.CONNECT_TIMEOUT, times=2)
+    with FakeGitHub("octo/demo", faults=faults) as gh:
+        code, _, err = _cli(capsys, "run", "--report", "report.json")
+        assert code == 0, err
+        assert len(gh.issues) == 1 and gh.count("POST", r"/repos/octo/demo/issues$") == 3
+    assert [fault for *_, fault in faults.injected] == [Fault.CONNECT_TIMEOUT] * 2

@@ -159,6 +159,8 @@ class FakeGitHub:
             raise requests.exceptions.ReadTimeout("fake: read timed out")
         if fault is Fault.RESET:
             raise requests.exceptions.ConnectionError(ConnectionResetError(104, "Connection reset by peer"))
+        if fault is Fault.CONNECT_TIMEOUT:
+            raise requests.exceptions.ConnectTimeout("fake: connection to api.github.com timed out")
         status, message, headers = self._fault_reply(fault)
         return status, {**self._rate_headers(), **headers}, json.dumps({"message": message}).encode()
 
@@ -173,6 +175,8 @@ class FakeGitHub:
                 "API rate limit exceeded for user ID 1.",
                 {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset},
             )
+        if fault is Fault.BAD_CREDENTIALS:
+            return 401, "Bad credentials", {}
         if fault is Fault.TOO_MANY:
             return 429, "Too Many Requests", {}
         if fault is Fault.TOO_MANY_RETRY_AFTER:

@@ -23,6 +23,8 @@ class Fault(StrEnum):
     TOO_MANY_RETRY_AFTER = "429-retry-after"
     TIMEOUT = "timeout"  # requests.exceptions.ReadTimeout before the server acts
     RESET = "reset"  # connection reset before the server acts
+    CONNECT_TIMEOUT = "connect-timeout"  # no connection was made: the request was never sent
+    BAD_CREDENTIALS = "401"  # a revoked or wrong token
     APPLIED_BAD_GATEWAY = "applied-502"  # the write is applied, then a 502 is returned
     APPLIED_TIMEOUT = "applied-timeout"  # the write is applied, then the read times out
 

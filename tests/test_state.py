@@ -29,6 +29,7 @@ from trace_harness.state import (
 )
 from trace_harness.testing.clock import FakeClock
 from trace_harness.testing.fake_github import FakeGitHub
+from trace_harness.testing.faults import Fault, FaultPlan
 
 
 class MemoryContents:
@@ -315,3 +316,17 @@ def test_merge_never_loses_a_key_or_raises_an_issue_number(
     for key, record in merged.items():
         candidates = [r.issue for r in (fresh.get(key), ours.get(key)) if r is not None and r.issue is not None]
         assert record.issue == (min(candidates) if candidates else None)
+
+
+def test_a_graphql_rate_limit_inside_a_200_waits_for_the_reset_and_retries() -> None:
+    clock = FakeClock()
+    faults = FaultPlan(reset_in=40)
+    with FakeGitHub("octo/demo", clock=clock, faults=faults) as fake:
+        client = GitHubForge("octo/demo", "t", clock=clock, sleep=clock.sleep, throttle=False)
+        _seeded_branch_store(client, CachedList(pages=()))
+        faults.on("POST", r"/graphql$", Fault.GRAPHQL_RATE_LIMITED)
+        started, before = clock(), fake.count("POST", r"/graphql$")
+        _steady_run(BranchStore(client), CachedList(pages=()))
+        assert fake.count("POST", r"/graphql$") - before == 2  # limited, then answered
+        assert [fault for *_, fault in faults.injected] == [Fault.GRAPHQL_RATE_LIMITED]
+    assert (clock() - started).total_seconds() >= 40  # waited for the reset, on the injected clock

@@ -44,7 +44,14 @@ from .base import (
     permission_from_role,
     utc_now,
 )
-from .github_graphql import folder_blobs, graphql_repository, snapshot_query, snapshot_variables, split_folders
+from .github_graphql import (
+    folder_blobs,
+    graphql_rate_limited,
+    graphql_repository,
+    snapshot_query,
+    snapshot_variables,
+    split_folders,
+)
 from .retry import RetryPolicy, WritePacer, backoff, rate_limit_wait
 
 if TYPE_CHECKING:
@@ -152,6 +159,10 @@ class GitHubForge:
             self._after_transport_failure(exc, verb, path, idempotent, attempt)
             return None
         response = Response(status, {k.lower(): str(v) for k, v in raw_headers.items()}, _parse(text))
+        if status < 400 and path == GRAPHQL and graphql_rate_limited(response.data):
+            wait = rate_limit_wait(429, response.headers, "", self._clock(), attempt, self._policy)
+            self._wait(wait or 0.0, verb, path)  # GraphQL answers its rate limit inside a 200: nothing was done
+            return None
         if status < 400:
             return response
         self._after_error(response, verb, path, idempotent, attempt)

@@ -33,6 +33,12 @@ def snapshot_variables(repo: str, branch: str, files: Sequence[str], folders: Se
     return {"owner": owner, "name": name, **named, **{f"t{j}": f"{branch}:{path}" for j, path in enumerate(folders)}}
 
 
+def graphql_rate_limited(data: Any) -> bool:
+    """Whether a GraphQL answer (HTTP 200) is a primary rate limit, which its headers time."""
+    errors = data.get("errors") if isinstance(data, dict) else None
+    return isinstance(errors, list) and any(isinstance(e, dict) and e.get("type") == "RATE_LIMITED" for e in errors)
+
+
 def graphql_repository(data: Any) -> dict[str, Any]:
     """The ``repository`` object; GraphQL reports failures as ``errors`` inside a 200."""
     errors = data.get("errors") if isinstance(data, dict) else None

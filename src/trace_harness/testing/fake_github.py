@@ -161,6 +161,11 @@ class FakeGitHub:
             raise requests.exceptions.ConnectionError(ConnectionResetError(104, "Connection reset by peer"))
         if fault is Fault.CONNECT_TIMEOUT:
             raise requests.exceptions.ConnectTimeout("fake: connection to api.github.com timed out")
+        if fault is Fault.GRAPHQL_RATE_LIMITED:
+            reset = str(int(self.clock().timestamp()) + self.faults.reset_in)
+            limited = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset, "Content-Type": "application/json"}
+            error = {"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 1."}
+            return 200, {**self._rate_headers(), **limited}, json.dumps({"data": None, "errors": [error]}).encode()
         status, message, headers = self._fault_reply(fault)
         return status, {**self._rate_headers(), **headers}, json.dumps({"message": message}).encode()
 

@@ -25,6 +25,7 @@ class Fault(StrEnum):
     RESET = "reset"  # connection reset before the server acts
     CONNECT_TIMEOUT = "connect-timeout"  # no connection was made: the request was never sent
     BAD_CREDENTIALS = "401"  # a revoked or wrong token
+    GRAPHQL_RATE_LIMITED = "graphql-rate-limited"  # GraphQL's primary limit: HTTP 200, `errors`, reset headers
     APPLIED_BAD_GATEWAY = "applied-502"  # the write is applied, then a 502 is returned
     APPLIED_TIMEOUT = "applied-timeout"  # the write is applied, then the read times out
 

@@ -14,17 +14,11 @@ from hypothesis import strategies as st
 
 from conftest import SHARED
 from golden_files import assert_golden
-from trace_harness.bounds import MAX_EVIDENCE_EXCERPT_BYTES, byte_len
-from trace_harness.evidence.actions_log import (
-    decode,
-    excerpt,
-    parse_line,
-    path_identity,
-    read_actions_log,
-)
+from trace_harness.bounds import MAX_EVIDENCE_EXCERPT_BYTES, byte_len, excerpt
+from trace_harness.evidence.actions_log import decode, parse_line, read_actions_log
 from trace_harness.evidence.actions_rootcause import PATTERNS, better, candidate, rank_line
 from trace_harness.evidence.actions_scan import line_blocks
-from trace_harness.evidence.base import ReaderOptions
+from trace_harness.evidence.base import ReaderOptions, path_identity
 from trace_harness.models import Finding, RunFacts
 
 FIXTURES = Path(__file__).parent / "fixtures" / "actions"

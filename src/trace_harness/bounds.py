@@ -56,3 +56,19 @@ def bounded_metadata(metadata: dict[str, str]) -> dict[str, str]:
         shorter = truncate(bounded[key], max(0, byte_len(bounded[key]) - overage - len(TRUNCATION_SUFFIX)))
         bounded[key] = "" if shorter == bounded[key] else shorter
     return bounded
+
+
+def excerpt(before: tuple[str, ...], line: str, after: tuple[str, ...], limit: int = MAX_EVIDENCE_EXCERPT_BYTES) -> str:
+    """The root line with as much context as fits ``limit``: nearest lines first, never cutting the root."""
+    root = truncate(line, limit // 2)
+    kept_before: list[str] = []
+    kept_after: list[str] = []
+    budget = limit - byte_len(root)
+    sides = [(before[::-1], kept_before), (after, kept_after)]
+    for distance in range(max(len(before), len(after))):
+        for source, kept in sides:
+            # A side stops at its first line that does not fit, so the window never has gaps.
+            if len(kept) == distance < len(source) and (cost := byte_len(source[distance]) + 1) <= budget:
+                kept.append(source[distance])
+                budget -= cost
+    return "\n".join([*reversed(kept_before), root, *kept_after])

@@ -25,12 +25,12 @@ from itertools import islice, repeat
 from typing import BinaryIO
 
 from .. import classify
-from ..bounds import MAX_EVIDENCE_EXCERPT_BYTES, byte_len, truncate
+from ..bounds import excerpt, truncate
 from ..models import Finding, RunFacts
 from ..redact import PemTracker, mask
 from .actions_rootcause import FALLBACK_RANK, Candidate, better, candidate, fallback, rank_line
 from .actions_scan import Gate, every_line, gate_for, last_lines, line_blocks, lines_backward, lines_forward
-from .base import Item, ReaderOptions, run_id_in
+from .base import Item, ReaderOptions, path_identity
 
 SOURCE = "actions_log"
 MAX_LINE_BYTES = 64 * 1024
@@ -49,7 +49,6 @@ _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _HEAD_RE = re.compile(r"^HEAD is now at ([0-9a-f]{7,40})\b")
 _USES_RE = re.compile(r"^(?:Uses:|\s*GITHUB_WORKFLOW_REF:) \S+?/\.github/workflows/([^@\s]+)@")
 _ENV_SHA_RE = re.compile(r"^\s*GITHUB_SHA: ([0-9a-f]{40})$")
-_STEP_FILE_RE = re.compile(r"^\d+_(.+?)(?:\.txt|\.log)?$")
 _JOB_END = ("Cleaning up orphan processes",)
 _POST_JOB = "Post job cleanup."
 
@@ -195,19 +194,6 @@ def masked_as_read(text: str, inside: bool) -> str:
     if text.startswith("##["):
         return mask(text)
     return PemTracker(inside=inside).feed(text) if inside or "PRIVATE KEY" in text else mask(text)
-
-
-def path_identity(display_path: str) -> tuple[str, str, str]:
-    """(run, job, step) as far as the path tells: archive members are ``N_job.txt`` or ``job/N_step.txt``."""
-    archive, _, inner = display_path.rpartition("!")
-    run = run_id_in(display_path) or archive or display_path  # one run per archive
-    parts = [part for part in inner.replace("\\", "/").split("/") if part]
-    base = parts[-1] if parts else inner
-    named = _STEP_FILE_RE.match(base)
-    stem = named.group(1) if named else base.rsplit(".", 1)[0]
-    if len(parts) >= 2 and "!" in display_path:
-        return run, parts[-2], stem
-    return run, stem, ""
 
 
 def _consume(job: Job, line: LogLine) -> Iterator[Finding]:
@@ -488,19 +474,3 @@ def _window(step: Step, root: Candidate) -> tuple[tuple[Kept, ...], tuple[Kept, 
     if step.exit_line is root:
         return step.exit_before, ()
     return (step.terminal_before, ()) if step.terminal is root else ((), ())
-
-
-def excerpt(before: tuple[str, ...], line: str, after: tuple[str, ...], limit: int = MAX_EVIDENCE_EXCERPT_BYTES) -> str:
-    """The root line with as much context as fits ``limit``: nearest lines first, never cutting the root."""
-    root = truncate(line, limit // 2)
-    kept_before: list[str] = []
-    kept_after: list[str] = []
-    budget = limit - byte_len(root)
-    sides = [(before[::-1], kept_before), (after, kept_after)]
-    for distance in range(max(len(before), len(after))):
-        for source, kept in sides:
-            # A side stops at its first line that does not fit, so the window never has gaps.
-            if len(kept) == distance < len(source) and (cost := byte_len(source[distance]) + 1) <= budget:
-                kept.append(source[distance])
-                budget -= cost
-    return "\n".join([*reversed(kept_before), root, *kept_after])

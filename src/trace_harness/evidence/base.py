@@ -51,3 +51,19 @@ class ReaderOptions(BaseModel):
 
 
 Reader = Callable[[BinaryIO, str, ReaderOptions], Iterator[Item]]
+
+
+_STEP_FILE_RE = re.compile(r"^\d+_(.+?)(?:\.txt|\.log)?$")
+
+
+def path_identity(display_path: str) -> tuple[str, str, str]:
+    """(run, job, step) as far as the path tells: archive members are ``N_job.txt`` or ``job/N_step.txt``."""
+    archive, _, inner = display_path.rpartition("!")
+    run = run_id_in(display_path) or archive or display_path  # one run per archive
+    parts = [part for part in inner.replace("\\", "/").split("/") if part]
+    base = parts[-1] if parts else inner
+    named = _STEP_FILE_RE.match(base)
+    stem = named.group(1) if named else base.rsplit(".", 1)[0]
+    if len(parts) >= 2 and "!" in display_path:
+        return run, parts[-2], stem
+    return run, stem, ""

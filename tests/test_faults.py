@@ -23,7 +23,7 @@ from trace_harness.models import Cluster, Report
 from trace_harness.state import BranchStore
 from trace_harness.testing.clock import FakeClock
 from trace_harness.testing.fake_github import FakeGitHub
-from trace_harness.testing.faults import Fault, FaultPlan
+from trace_harness.testing.faults import TRANSIENT_FAULTS, FaultPlan
 
 REPO = "octo/demo"
 SEEDS = 125  # x (3 faulty runs + 1 clean run) = 500 runs
@@ -66,7 +66,7 @@ def _open_by_cluster(gh: FakeGitHub) -> dict[str, list[int]]:
 def _one_seed(seed: int, tmp: Path) -> None:
     rng = random.Random(seed)
     clock = FakeClock()
-    faults = FaultPlan(seed=seed, rate=rng.choice([0.05, 0.15, 0.3]), kinds=tuple(Fault))
+    faults = FaultPlan(seed=seed, rate=rng.choice([0.05, 0.15, 0.3]), kinds=TRANSIENT_FAULTS)
     spool = tmp / f"spool-{seed}.jsonl"
     with FakeGitHub(REPO, clock=clock, faults=faults) as gh:
         run_ids = [_run(clock, spool, _random_report(rng))[0] for _ in range(FAULTY_RUNS)]

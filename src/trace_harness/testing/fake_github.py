@@ -125,10 +125,10 @@ class FakeGitHub:
         self.requests.append(RecordedRequest(req.method, req.path, req.params, req.body, req.headers))
         fault = self.faults.choose(index, req.method, req.path)
         if fault is not None and not fault.applies_first:
-            return self._fail(fault)
+            return self._fail(fault, req.path)
         reply = self._dispatch(req)
         if fault is not None:
-            return self._fail(fault)
+            return self._fail(fault, req.path)
         self.replies.append((self.requests[-1], reply.status, reply.payload))
         return self._encode(reply, req)
 
@@ -154,14 +154,14 @@ class FakeGitHub:
                 return 304, {k: v for k, v in headers.items() if k != "Content-Type"}, b""
         return reply.status, headers, body
 
-    def _fail(self, fault: Fault) -> tuple[int, dict[str, str], bytes]:
+    def _fail(self, fault: Fault, path: str) -> tuple[int, dict[str, str], bytes]:
         if fault in (Fault.TIMEOUT, Fault.APPLIED_TIMEOUT):
             raise requests.exceptions.ReadTimeout("fake: read timed out")
         if fault is Fault.RESET:
             raise requests.exceptions.ConnectionError(ConnectionResetError(104, "Connection reset by peer"))
         if fault is Fault.CONNECT_TIMEOUT:
             raise requests.exceptions.ConnectTimeout("fake: connection to api.github.com timed out")
-        if fault is Fault.GRAPHQL_RATE_LIMITED:
+        if fault is Fault.GRAPHQL_RATE_LIMITED and path.endswith("/graphql"):
             reset = str(int(self.clock().timestamp()) + self.faults.reset_in)
             limited = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset, "Content-Type": "application/json"}
             error = {"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 1."}
@@ -173,7 +173,7 @@ class FakeGitHub:
         retry_after = {"Retry-After": str(self.faults.retry_after)}
         if fault is Fault.SECONDARY_RATE_LIMIT:
             return 403, "You have exceeded a secondary rate limit. Please wait a few minutes.", retry_after
-        if fault is Fault.PRIMARY_RATE_LIMIT:
+        if fault in (Fault.PRIMARY_RATE_LIMIT, Fault.GRAPHQL_RATE_LIMITED):  # the REST form of GraphQL's limit
             reset = str(int(self.clock().timestamp()) + self.faults.reset_in)
             return (
                 403,

@@ -34,6 +34,10 @@ class Fault(StrEnum):
         return self in (Fault.APPLIED_BAD_GATEWAY, Fault.APPLIED_TIMEOUT)
 
 
+# What a careful client must outlast: every kind but a rejected token, which ends the run by design.
+TRANSIENT_FAULTS = tuple(fault for fault in Fault if fault is not Fault.BAD_CREDENTIALS)
+
+
 @dataclass
 class _Rule:
     method: str

@@ -171,7 +171,9 @@ def _large_file_path(stream: BinaryIO) -> str | None:
 class GateAhead:
     """The gate's picks for each block, computed by a forked helper reading the same file. Each message
     carries its block's length; any mismatch, or a helper that died, sends the rest through the local gate,
-    so the picks are always exactly ``gated_lines``'s."""
+    so the picks are always exactly ``gated_lines``'s. The fork may happen while the input-digest thread
+    runs: the helper only opens its own file, runs the regexes and writes to its pipe, so it needs none of
+    the locks that thread can hold (its hash object and file)."""
 
     def __init__(self, path: str, limit: int) -> None:
         context = multiprocessing.get_context("fork")

@@ -51,6 +51,11 @@ class OccurrenceKeeper:
         self._kept: dict[OccurrenceKey, tuple[EvidenceKey, Finding]] = {}
         self._largest: list[_Largest] = []  # may hold stale entries, skipped when met
 
+    def may_want(self, key: EvidenceKey) -> bool:
+        """False when no finding with this evidence key can be kept, whatever its occurrence: a cheap first
+        test (a kept occurrence's key is never above the largest kept key)."""
+        return len(self._kept) < self.limit or (self.limit > 0 and key < self._top().key)
+
     def wants(self, occurrence: OccurrenceKey, key: EvidenceKey) -> bool:
         """Whether a finding with these keys would be kept (so it is worth building)."""
         known = self._kept.get(occurrence)

@@ -126,8 +126,9 @@ class _Scan:
         if self.accumulator.fold_worker(cluster, timestamp, key, pairs):
             finding = _canonical_finding(text, match, payload_at, end, cluster, timestamp, ref)
             self.accumulator.offer_worker_entry(finding, key, pairs)
-        if self.keeper is not None and self.keeper.wants(pairs_occurrence_key(cluster, pairs), key):
-            self.keeper.keep(finding or _canonical_finding(text, match, payload_at, end, cluster, timestamp, ref))
+        keeper = self.keeper
+        if keeper is not None and keeper.may_want(key) and keeper.wants(pairs_occurrence_key(cluster, pairs), key):
+            keeper.keep(finding or _canonical_finding(text, match, payload_at, end, cluster, timestamp, ref))
         return True
 
     def _general(self, text: str, match: re.Match[str], end: int, line_no: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,14 @@ def _dying_after(blocks: int, line_blocks: Any) -> Any:
             yield block
 
     return blocks_then_die
+
+
+def test_a_daemonic_process_gates_locally(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(actions_scan, "GATE_AHEAD_MIN_BYTES", 1)
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True)
+    log = tmp_path / "job.txt"
+    log.write_bytes(_noisy_log(10))
+    with log.open("rb") as stream:
+        gate, stop = actions_scan.gate_for(stream, 64 * 1024)
+    stop()
+    assert gate is actions_scan.gated_lines

@@ -4,6 +4,7 @@ reports with one or two processes, and a golden report of a small generated log.
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -154,3 +155,16 @@ def test_line_breaks_count_crlf_split_between_reads(tmp_path: Path, monkeypatch:
     path.write_bytes(b"a\r\nb\rc\nd\r\ne")
     monkeypatch.setattr(worker_scan, "_COUNT_CHUNK", 2)  # "a\r" | "\nb" | ...: the \r\n straddles a read
     assert worker_scan._line_breaks(path, path.stat().st_size) == 4
+
+
+def test_a_daemonic_process_scans_in_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A multiprocessing.Pool worker may not fork: the scan stays in-process, with the same report."""
+    log = generated_log(tmp_path, 500, 3)
+    one = report_text([log], processes_from=1 << 60)
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True)
+    monkeypatch.setattr(worker_scan.multiprocessing, "get_context", _no_fork)
+    assert report_text([log], processes_from=0) == one
+
+
+def _no_fork(*_args: object) -> None:
+    raise AssertionError("daemonic processes are not allowed to have children")

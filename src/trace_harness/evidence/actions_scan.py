@@ -25,6 +25,7 @@ from typing import BinaryIO
 import re2
 
 from .actions_rootcause import GATE_NEEDLES, GATE_PATTERNS
+from .base import can_fork_helpers
 from .lines import cap_lines
 
 BLOCK_BYTES = 1024 * 1024
@@ -151,9 +152,12 @@ def gate_for(stream: BinaryIO, limit: int) -> tuple[Gate, Callable[[], None]]:
     """The gate for ``stream``'s blocks and a function to call when done: a helper process runs it ahead
     for a large regular file read from its start, else it runs here, block by block."""
     path = _large_file_path(stream)
-    if path is None or "fork" not in multiprocessing.get_all_start_methods():
+    if path is None or not can_fork_helpers():
         return gated_lines, lambda: None
-    ahead = GateAhead(path, limit)
+    try:
+        ahead = GateAhead(path, limit)
+    except OSError:  # no fork today (process or memory limits): gate here
+        return gated_lines, lambda: None
     return ahead.lines, ahead.close
 
 

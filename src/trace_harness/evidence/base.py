@@ -11,6 +11,7 @@ A reader is ``read(stream, display_path, options) -> Iterator[Item]``. It takes 
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
@@ -67,3 +68,9 @@ def path_identity(display_path: str) -> tuple[str, str, str]:
     if len(parts) >= 2 and "!" in display_path:
         return run, parts[-2], stem
     return run, stem, ""
+
+
+def can_fork_helpers() -> bool:
+    """Whether a reader may fork a helper process: the platform forks, and this process is not daemonic
+    (a ``multiprocessing.Pool`` worker may not have children)."""
+    return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon

@@ -22,7 +22,7 @@ from ..cluster import ClusterAccumulator, evidence_key
 from ..models import Finding
 from ..occurrences import OccurrenceKeeper, pairs_occurrence_key
 from ..taxonomy import WORKER_CLASSES
-from .base import ReaderOptions
+from .base import ReaderOptions, can_fork_helpers
 from .worker_log import (
     _FAILURE_START_RE,
     CLUSTER_BY_KIND,
@@ -193,7 +193,7 @@ def fold_worker_log_file(
     forked process whose cluster state (and kept findings) are merged back: the result is identical to a
     one-process scan."""
     size = path.stat().st_size
-    if processes < 2 or size < PARALLEL_MIN_BYTES or "fork" not in multiprocessing.get_all_start_methods():
+    if processes < 2 or size < PARALLEL_MIN_BYTES or not can_fork_helpers():
         with path.open("rb") as stream:
             fold_worker_log(stream, display_path, options, accumulator, keeper=keeper)
         return

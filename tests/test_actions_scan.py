@@ -137,3 +137,18 @@ def test_a_daemonic_process_gates_locally(monkeypatch: pytest.MonkeyPatch, tmp_p
         gate, stop = actions_scan.gate_for(stream, 64 * 1024)
     stop()
     assert gate is actions_scan.gated_lines
+
+
+def test_a_failed_fork_gates_locally(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def no_fork(*_args: object) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # fork's EAGAIN
+
+    monkeypatch.setattr(actions_scan, "GATE_AHEAD_MIN_BYTES", 1)
+    monkeypatch.setattr(actions_scan, "GateAhead", no_fork)
+    data = _noisy_log(300)
+    log = tmp_path / "logs_1234567" / "job.txt"
+    log.parent.mkdir()
+    log.write_bytes(data)
+    with log.open("rb") as stream:
+        read = [repr(item) for item in read_actions_log(stream, "logs_1234567/job.txt", ReaderOptions())]
+    assert read == findings(data)

@@ -114,12 +114,17 @@ class QuietGitHubForge(github_module.GitHubForge):
         super().__init__(repo, token, clock=clock, sleep=clock.sleep, throttle=False, **kwargs)
 
 
-def test_github_run_uses_the_state_branch_and_files_once(
-    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def github_env(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """A token and repository in the environment, served by the quiet adapter (then the fake GitHub)."""
     monkeypatch.setattr(github_module, "GitHubForge", QuietGitHubForge)
     monkeypatch.setenv("GITHUB_TOKEN", "test-token")
     monkeypatch.setenv("GITHUB_REPOSITORY", "octo/demo")
+    return monkeypatch
+
+
+@pytest.mark.usefixtures("github_env")
+def test_github_run_uses_the_state_branch_and_files_once(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with FakeGitHub("octo/demo") as gh:
         first, out, err = _cli(capsys, "run", "--report", "report.json")
         assert first == 0, err
@@ -235,7 +240,7 @@ def test_a_fingerprint_version_bump_adopts_the_tracking_issues_of_the_old_ids(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every non-worker id moves with the version (it is hashed in); the report's ``id_aliases`` map the old
-    ids to the new ones, so the next run updates the existing issues instead of filing duplicates."""
+    ids to the new ones, so the next run plans against the existing issues instead of filing duplicates."""
     for name in ("GITHUB_TOKEN", "GH_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     state = tmp_path / "state"
@@ -256,11 +261,9 @@ def test_a_fingerprint_version_bump_adopts_the_tracking_issues_of_the_old_ids(
 
 
 def test_a_rejected_token_is_one_clear_error_and_exit_one(
-    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], github_env: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(github_module, "GitHubForge", QuietGitHubForge)
-    monkeypatch.setenv("GITHUB_TOKEN", "ghp_" + "R" * 36)
-    monkeypatch.setenv("GITHUB_REPOSITORY", "octo/demo")
+    github_env.setenv("GITHUB_TOKEN", "ghp_" + "R" * 36)
     with FakeGitHub("octo/demo", faults=FaultPlan().on("GET", r".*", Fault.BAD_CREDENTIALS, times=100)) as gh:
         code, out, err = _cli(capsys, "run", "--report", "report.json")
         assert not gh.issues
@@ -269,13 +272,9 @@ def test_a_rejected_token_is_one_clear_error_and_exit_one(
     assert "R" * 36 not in err + out
 
 
-def test_a_connect_timeout_on_a_write_is_retried_once_sent(
-    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("github_env")
+def test_a_connect_timeout_on_a_write_is_retried_once_sent(capsys: pytest.CaptureFixture[str]) -> None:
     """A connect time-out means the request never left: unlike a read time-out, a create is safe to retry."""
-    monkeypatch.setattr(github_module, "GitHubForge", QuietGitHubForge)
-    monkeypatch.setenv("GITHUB_TOKEN", "test-token")
-    monkeypatch.setenv("GITHUB_REPOSITORY", "octo/demo")
     faults = FaultPlan().on("POST", r"/repos/octo/demo/issues$", Fault.CONNECT_TIMEOUT, times=2)
     with FakeGitHub("octo/demo", faults=faults) as gh:
         code, _, err = _cli(capsys, "run", "--report", "report.json")

@@ -14,6 +14,7 @@ from trace_harness.driver import Driver, RunResult
 from trace_harness.forge.local import LocalForge
 from trace_harness.ledger import Ledger
 from trace_harness.models import Finding
+from trace_harness.occurrences import occurrence_key
 from trace_harness.state import MANIFESTS, DirectoryStore
 from trace_harness.taxonomy import FailureClass
 from trace_harness.testing.clock import FakeClock
@@ -21,7 +22,6 @@ from trace_harness.window import (
     FULL_RECORDS_PER_CLUSTER,
     EvidenceWindow,
     FindingRecorder,
-    occurrence_key,
     slim,
     without_inputs,
 )

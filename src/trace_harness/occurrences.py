@@ -59,11 +59,7 @@ class OccurrenceKeeper:
     def wants(self, occurrence: OccurrenceKey, key: EvidenceKey) -> bool:
         """Whether a finding with these keys would be kept (so it is worth building)."""
         known = self._kept.get(occurrence)
-        if known is not None:
-            return key < known[0]
-        if len(self._kept) < self.limit:
-            return True
-        return self.limit > 0 and key < self._top().key
+        return key < known[0] if known is not None else self.may_want(key)
 
     def keep(self, finding: Finding) -> None:
         occurrence, key = occurrence_key(finding), evidence_key(finding.timestamp, finding.ref)

@@ -28,7 +28,6 @@ from .evidence.base import ReaderOptions
 from .evidence.th_manifest import build_manifest, load_manifest, manifest_json, read_th_manifest
 from .models import EvidenceProblem, Finding, InputRef, Report, RunFacts, TestPass
 from .occurrences import OccurrenceKeeper
-from .occurrences import occurrence_key as occurrence_key
 from .pipeline import collect_report
 from .redact import mask
 from .state import MANIFESTS, StateStore

@@ -57,7 +57,6 @@ class InputDigests:
     earlier one. Every input is opened up front, so an unreadable one fails before any reading starts."""
 
     def __init__(self, entries: Sequence[tuple[str, Path]]) -> None:
-        self._entries = entries
         sizes = [_size(path, kind) for kind, path in entries]
         shared = Counter(sizes)
         self._must_wait = [shared[size] > 1 for size in sizes]

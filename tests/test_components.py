@@ -64,3 +64,25 @@ def test_unjoined_ids_are_listed_but_in_no_component() -> None:
     restored = pickle.loads(pickle.dumps(components))
     assert restored.count() == 1
     assert restored.label_of[1]["run-2"] is None and restored.unjoined() == ([], ["run-2"])
+
+
+rows = st.lists(
+    st.tuples(st.sampled_from("abcdef"), st.sampled_from(["", "p", "q", "r"]), st.sampled_from(["", "x", "y", "a"])),
+    max_size=40,
+)
+
+
+@given(findings, rows, st.integers(1, 40))
+def test_star_joins_match_one_join_per_finding(
+    items: list[Finding], star_rows: list[tuple[str, ...]], batch: int
+) -> None:
+    """Rows joined in batches (hub in list 0, spokes in lists 1 and 2, "" absent) after ordinary joins."""
+    components = built(items)
+    for start in range(0, len(star_rows), batch):
+        chunk = star_rows[start : start + batch]
+        hubs = [hub for hub, _, _ in chunk]
+        components.join_star(hubs, [(1, [one for _, one, _ in chunk]), (2, [two for _, _, two in chunk])])
+    as_findings = [[(index, value) for index, value in enumerate(row) if value] for row in star_rows]
+    assert components.count() == reference_count(items + as_findings)
+    roots = {components.find(label) for table in components.label_of for label in table.values() if label is not None}
+    assert len(roots) == components.count()  # every component holds an id

@@ -65,6 +65,7 @@ class AttributeTracker(Protocol):
 
 
 EvidenceKey = tuple[str, str, int, str]
+_UNSEEN: EvidenceKey = ("\uffff", "", 0, "")  # the seed key of a cluster no finding has named yet
 
 
 def evidence_key(timestamp: str, ref: str) -> EvidenceKey:
@@ -233,7 +234,7 @@ class ClusterAccumulator:
         """Fold ids known only from a summary (e.g. a manifest's ``affected_by_class``) into a cluster."""
         state = self._clusters.get(seed.cluster_id)
         if state is None:
-            state = self._clusters[seed.cluster_id] = _ClusterState(seed, ("\uffff", "", 0, ""))
+            state = self._clusters[seed.cluster_id] = _ClusterState(seed, _UNSEEN)
         for index, name in enumerate(AFFECTED_KEYS):
             for value in affected.get(name, ()):
                 if text := str(value).strip():
@@ -266,6 +267,28 @@ class ClusterAccumulator:
         if cut is not None and key > cut[0]:
             return False
         return state.heap_bytes < MAX_CLUSTER_BYTES or key <= state.heap[0].key
+
+    def fold_worker_rows(
+        self, cluster_id: str, count: int, first: str, last: str, hubs: list[str], spokes: list[tuple[int, list[str]]]
+    ) -> None:
+        """``fold_worker`` of many findings at once, by their ids' columns: ``hubs`` (issues, all present) and
+        ``(list index, column)`` spokes ("" when absent). Their entries come later, through ``offer_in_order``."""
+        state = self._clusters.get(cluster_id) or self._seeded_state(ClusterSeed.worker(cluster_id), _UNSEEN)
+        state.findings += count
+        self._observe_time(state, first)
+        self._observe_time(state, last)
+        if not any(state.unlisted):
+            state.components.join_star(hubs, spokes)
+            return
+        for row, hub in enumerate(hubs):  # ids known only from a manifest become listed: the exact per-finding path
+            state.record([(0, hub), *((index, column[row]) for index, column in spokes if column[row])])
+
+    def offer_in_order(self, finding: Finding, key: EvidenceKey, pairs: list[tuple[int, str]]) -> bool:
+        """Offer the entry of a finding already counted, in increasing key order per input; False once the
+        cluster can keep no later entry (so the caller stops building them)."""
+        state = self._seeded_state(ClusterSeed.worker(finding.cluster_id), key)  # the earliest names the cluster
+        self._offer_evidence(state, finding, key, pairs)
+        return state.cut is None or key < state.cut[0]
 
     def offer_worker_entry(self, finding: Finding, key: EvidenceKey, pairs: list[tuple[int, str]]) -> None:
         """The evidence half of ``add`` for a finding already counted by ``fold_worker``."""

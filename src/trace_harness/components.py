@@ -1,117 +1,111 @@
 """A cluster's affected ids and their connected components: findings that share an id are one occurrence.
 
-Built for the worker-log hot path and for memory: one dict per list (issues, runs, …) maps each raw id to
-its component label, so the same table is the id set and the union-find, and no token object exists per
-id; a label is a shared int (None: an id known only from a summary, in no component), so a find is one
-lookup; a join relabels the smaller side, so an id moves O(log n) times in all.
+Built for the worker-log hot path and for memory: one dict per list (issues, runs, …) maps each raw id to a
+label, so the same table is the id set and the entry point of the union-find. A label is an int that is never
+rewritten (None: an id known only from a summary, in no component); labels form a forest (``parent``), and
+its roots are the components. An id new to a batch takes the label of an id it arrived with, so most joins
+add no label and need no union: the per-finding work is table lookups, done in C-level passes by ``join_star``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import repeat
 from typing import Any, cast
-
-Groups = tuple[list[str], ...]  # member ids per list index
 
 
 class IdComponents:
-    """Union-find over (list index, id) by relabelling; ``count()`` is the number of components."""
+    """Union-find over (list index, id); ``count()`` is the number of components."""
 
-    __slots__ = ("label_of", "lists", "members", "next_label")
+    __slots__ = ("label_of", "lists", "parent")
 
     def __init__(self, lists: int) -> None:
         self.lists = lists
         self.label_of: tuple[dict[str, int | None], ...] = tuple({} for _ in range(lists))
-        self.members: dict[int, Groups] = {}
-        self.next_label = 0
+        self.parent: list[int] = []  # label -> a label of the same component; a root is its own parent
 
     def join(self, pairs: list[tuple[int, str]]) -> None:
         """Put the (distinct) ``(list index, id)`` pairs of one finding in one component."""
         label_of = self.label_of
-        labels = []
-        for index, value in pairs:  # a plain loop: a comprehension would cost a frame per finding
-            labels.append(label_of[index].get(value))
-        if None not in labels:
-            if labels.count(labels[0]) != len(labels):
-                self._merge(cast(set[int], set(labels)))
-            return  # the usual case: every id already known, in one component
-        known = set(labels)  # C-level, unlike a filtering comprehension: this runs for most findings
-        known.discard(None)
-        target = cast(int, known.pop()) if len(known) == 1 else self._merge(cast(set[int], known))
-        kept = self.members[target]
+        labels = [label_of[index].get(value) for index, value in pairs]
+        known = [label for label in labels if label is not None]
+        target = known[0] if known else self._new_labels(1)[0]
+        for other in known[1:]:
+            self.union(target, other)
         for (index, value), label in zip(pairs, labels, strict=True):
             if label is None:
                 label_of[index][value] = target
-                kept[index].append(value)
 
-    def join_groups(self, groups: Groups) -> None:
-        """Put every id of ``groups`` (one component of another instance) in one component."""
-        known: set[int | None] = set()
-        for index, values in enumerate(groups):
-            known.update(map(self.label_of[index].get, values))
-        has_new = None in known
-        labels = {label for label in known if label is not None}
-        if not has_new and len(labels) <= 1:
-            return
-        target = labels.pop() if len(labels) == 1 else self._merge(labels)
-        for index, values in enumerate(groups):
+    def join_star(self, hubs: list[str], spokes: Iterable[tuple[int, list[str]]]) -> None:
+        """``join`` of many findings at once, each holding ``hubs[i]`` (a list-0 id) and ``column[i]`` of each
+        ``(list index, column)`` spoke ("" when absent): the same components, from C-level passes over the
+        columns; Python runs per new hub and per distinct pair of labels that still needs a union."""
+        hub_table = self.label_of[0]
+        new_hubs = [hub for hub in set(hubs) if hub_table.get(hub) is None]
+        hub_table.update(zip(new_hubs, self._new_labels(len(new_hubs)), strict=True))
+        hub_labels = cast(list[int], list(map(hub_table.__getitem__, hubs)))  # every hub has a label now
+        for index, column in spokes:
             table = self.label_of[index]
-            new = [value for value in values if table.get(value) is None]
-            table.update(dict.fromkeys(new, target))
-            self.members[target][index].extend(new)
+            labels = list(map(table.get, column))
+            if None in labels:  # ids first seen here take their row's hub label
+                fresh = dict(zip(column, hub_labels, strict=True))
+                fresh.pop("", None)
+                table.update({value: hub for value, hub in fresh.items() if table.get(value) is None})
+                labels = list(map(table.get, column))
+            self._link(set(zip(labels, hub_labels, strict=True)))
 
     def add_unjoined(self, index: int, value: str) -> None:
         """Know ``value`` as an id of list ``index`` without joining it to anything."""
         self.label_of[index].setdefault(value, None)
 
     def absorb(self, other: IdComponents) -> None:
-        for groups in other.members.values():
-            self.join_groups(groups)
-        for index, values in enumerate(other.unjoined()):
-            for value in values:
-                self.add_unjoined(index, value)
+        """Fold in another instance's ids and components (e.g. from a forked scan)."""
+        other.flatten()
+        offset = len(self.parent)
+        self.parent.extend([root + offset for root in other.parent])  # their forest, shifted past our labels
+        self.flatten()
+        for mine, theirs in zip(self.label_of, other.label_of, strict=True):
+            values = list(theirs)
+            shifted = [None if label is None else label + offset for label in theirs.values()]
+            ours = list(map(mine.get, values))
+            mine.update({value: label for value, m, label in zip(values, ours, shifted, strict=True) if m is None})
+            pairs = set(zip(ours, shifted, strict=True))
+            self._link({(self.parent[m], label) for m, label in pairs if m is not None and label is not None})
 
-    def unjoined(self) -> Groups:
+    def unjoined(self) -> tuple[list[str], ...]:
         return tuple([value for value, label in table.items() if label is None] for table in self.label_of)
 
     def count(self) -> int:
-        return len(self.members)
+        return sum(map(int.__eq__, self.parent, range(len(self.parent))))
 
-    def _merge(self, labels: Iterable[int]) -> int:
-        """One component holding every given one (a new, empty one if none is given)."""
-        labels = set(labels)
-        if not labels:
-            return self._new_component()
-        members = self.members
-        target = max(labels, key=lambda label: (sum(map(len, members[label])), label))
-        for label in labels - {target}:
-            for index, values in enumerate(members.pop(label)):
-                if values:
-                    self.label_of[index].update(dict.fromkeys(values, target))
-                    members[target][index].extend(values)
-        return target
+    def flatten(self) -> None:
+        """Point every label straight at its root: finds become one lookup, and absorbing is C-level."""
+        self.parent = [self.find(label) for label in range(len(self.parent))]
 
-    def _new_component(self) -> int:
-        label = self.next_label
-        self.next_label += 1
-        self.members[label] = tuple(map(list, repeat((), self.lists)))
+    def find(self, label: int) -> int:
+        parent = self.parent
+        while (up := parent[label]) != label:
+            parent[label] = parent[up]  # path halving keeps later finds short
+            label = parent[label]
         return label
 
+    def union(self, first: int, second: int) -> None:
+        roots = self.find(first), self.find(second)
+        if roots[0] != roots[1]:
+            self.parent[max(roots)] = min(roots)
+
+    def _link(self, pairs: Iterable[tuple[int | None, int | None]]) -> None:
+        """Union each pair of labels (a None side is an id in no component: nothing to join)."""
+        for first, second in pairs:
+            if first != second and first is not None and second is not None:
+                self.union(first, second)
+
+    def _new_labels(self, count: int) -> range:
+        start = len(self.parent)
+        self.parent.extend(range(start, start + count))
+        return range(start, start + count)
+
     def __getstate__(self) -> dict[str, Any]:
-        """Only the member lists cross a process boundary; the lookups are rebuilt from them (C-level)."""
-        return {
-            "lists": self.lists,
-            "members": self.members,
-            "next_label": self.next_label,
-            "unjoined": self.unjoined(),
-        }
+        return {"lists": self.lists, "label_of": self.label_of, "parent": self.parent}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.lists, self.members, self.next_label = state["lists"], state["members"], state["next_label"]
-        self.label_of = tuple({} for _ in range(self.lists))
-        for index, values in enumerate(state["unjoined"]):
-            self.label_of[index].update(dict.fromkeys(values))
-        for label, groups in self.members.items():
-            for index, values in enumerate(groups):
-                self.label_of[index].update(dict.fromkeys(values, label))
+        self.lists, self.label_of, self.parent = state["lists"], state["label_of"], state["parent"]

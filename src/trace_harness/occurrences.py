@@ -56,6 +56,10 @@ class OccurrenceKeeper:
         test (a kept occurrence's key is never above the largest kept key)."""
         return len(self._kept) < self.limit or (self.limit > 0 and key < self._top().key)
 
+    def bound(self) -> EvidenceKey | None:
+        """The evidence key every kept finding's key must be below; None while there is room for any."""
+        return None if len(self._kept) < self.limit or self.limit <= 0 else self._top().key
+
     def wants(self, occurrence: OccurrenceKey, key: EvidenceKey) -> bool:
         """Whether a finding with these keys would be kept (so it is worth building)."""
         known = self._kept.get(occurrence)

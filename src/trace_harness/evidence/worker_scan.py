@@ -18,11 +18,12 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import BinaryIO
 
-from ..cluster import ClusterAccumulator, evidence_key
+from ..cluster import ClusterAccumulator, EvidenceKey, evidence_key
 from ..models import Finding
 from ..occurrences import OccurrenceKeeper, pairs_occurrence_key
 from ..taxonomy import WORKER_CLASSES
 from .base import ReaderOptions, can_fork_helpers
+from .worker_batch import BatchScan
 from .worker_log import (
     _FAILURE_START_RE,
     CLUSTER_BY_KIND,
@@ -56,6 +57,7 @@ _CANONICAL_RE = re.compile(
 # superset on purpose (`_id:` also matches inside other words): one literal-led search, no parsing.
 _ID_SCALAR_RE = re.compile("|".join(f"{key}:" for key in (*PR_KEYS, "_id", "issue_identifier")))
 _PAYLOAD = " payload="
+Pairs = list[tuple[int, str]]
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this a second process costs more than it saves
 _COUNT_CHUNK = 16 * 1024 * 1024
 _SPLIT_FRACTION = 0.48  # the forked half also counts lines and pickles its state: give it slightly less
@@ -74,10 +76,14 @@ def fold_worker_log(
     """Fold every failure record from the stream's position (``limit`` bytes at most) into ``accumulator``,
     and offer each to ``keeper`` (the findings a run stores), if given."""
     scan = _Scan(display_path, iso_converter(options.worker_log_tz), accumulator, keeper)
+    batch = BatchScan(display_path, accumulator, keeper, scan.chunk, scan.build) if scan.utc else None
+    fold = scan.chunk if batch is None else batch.chunk  # the batch path's stamps are UTC as written
     line_no = first_line
     for buffer in _line_aligned_chunks(stream, limit):
         # Chunks end on line breaks, so decoding one whole equals decoding each of its lines.
-        line_no = scan.chunk(buffer.decode("utf-8", "replace"), line_no)
+        line_no = fold(buffer.decode("utf-8", "replace"), line_no)
+    if batch is not None:
+        batch.settle()
 
 
 class _Scan:
@@ -130,6 +136,15 @@ class _Scan:
         if keeper is not None and keeper.may_want(key) and keeper.wants(pairs_occurrence_key(cluster, pairs), key):
             keeper.keep(finding or _canonical_finding(text, match, payload_at, end, cluster, timestamp, ref))
         return True
+
+    def build(self, cluster: str, stamp: str, line_no: int, line: str) -> tuple[Finding, EvidenceKey, Pairs]:
+        """The finding, evidence key and id pairs of a canonical record's line (Go stamp already read)."""
+        match = _CANONICAL_RE.match(line)
+        assert match is not None and match.group(8) is not None, "a batch row is a canonical record"
+        timestamp = "{}-{}-{}T{}Z".format(*match.group(1, 2, 3, 4))
+        ref = f"{self.path}:{line_no}"
+        finding = _canonical_finding(line, match, line.find(_PAYLOAD), len(line), cluster, timestamp, ref)
+        return finding, evidence_key(timestamp, ref), _pairs(match)
 
     def _general(self, text: str, match: re.Match[str], end: int, line_no: int) -> None:
         timestamp = self.to_iso.from_parts(*match.group(1, 2, 3, 4))

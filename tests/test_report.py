@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from trace_harness.bounds import MAX_CLUSTER_BYTES, encoded_bytes
 from trace_harness.cluster import ClusterAccumulator
 from trace_harness.errors import InputFormatError
-from trace_harness.models import Finding, InputRef
-from trace_harness.report import build_report, load_report, report_json
+from trace_harness.models import EvidenceEntry, Finding, InputRef
+from trace_harness.report import build_report, json_bytes, load_report, report_json
 from trace_harness.taxonomy import FailureClass
 
 INPUT = InputRef(type="worker_log", path="w.log", bytes=10, sha256="ab" * 32)
@@ -145,3 +145,10 @@ def test_load_report_rejects_other_files(tmp_path: Path, content: str) -> None:
     path.write_text(content)
     with pytest.raises(InputFormatError, match=r"x\.json"):
         load_report(path)
+
+
+@given(st.text(), st.dictionaries(st.text(max_size=8), st.text(), max_size=3), st.lists(st.text(), max_size=3))
+def test_json_bytes_is_the_compact_json_size(excerpt: str, metadata: dict[str, str], ids: list[str]) -> None:
+    """The bound checks size models with pydantic's serializer; it must agree with the compact JSON we write."""
+    entry = EvidenceEntry(source="s", ref="r:1", kind="k", excerpt=excerpt, metadata=metadata, affected={"issues": ids})
+    assert json_bytes(entry) == encoded_bytes(entry.model_dump(mode="json"))

@@ -78,7 +78,7 @@ def test_two_processes_give_a_byte_identical_report(tmp_path: Path) -> None:
     assert '"occurrences"' in one
 
 
-def _die(*_args: object) -> dict[str, bytes]:
+def _die(*_args: object) -> list[tuple[str, int, int]]:
     os._exit(9)  # the forked half is killed (as by the OOM killer): no result, no exception to pickle
 
 

@@ -36,8 +36,12 @@ def truncate(text: str, limit: int) -> str:
     return data[: limit - len(suffix)].decode(errors="ignore") + TRUNCATION_SUFFIX
 
 
+# Built once: json.dumps with these options builds a new encoder per call (~25 us, and it runs per entry).
+_COMPACT = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
 def compact_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return _COMPACT.encode(value)
 
 
 def encoded_bytes(value: Any) -> int:

@@ -61,11 +61,12 @@ class IdComponents:
         """Fold in another instance's ids and components (e.g. from a forked scan)."""
         other.flatten()
         offset = len(self.parent)
-        self.parent.extend([root + offset for root in other.parent])  # their forest, shifted past our labels
+        roots = [root + offset for root in other.parent]
+        self.parent.extend(roots)  # their forest, flattened and shifted past our labels
         self.flatten()
         for mine, theirs in zip(self.label_of, other.label_of, strict=True):
             values = list(theirs)
-            shifted = [None if label is None else label + offset for label in theirs.values()]
+            shifted = [None if label is None else roots[label] for label in theirs.values()]
             ours = list(map(mine.get, values))
             mine.update({value: label for value, m, label in zip(values, ours, shifted, strict=True) if m is None})
             pairs = set(zip(ours, shifted, strict=True))

@@ -28,7 +28,7 @@ from .base import Item, ReaderOptions
 from .lines import cap_lines
 
 SOURCE = "worker_log"
-CHUNK_BYTES = 4 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024  # small enough that a chunk, its text and its rows stay in cache and memory
 MAX_LINE_BYTES = 64 * 1024  # a longer line keeps its first 64 KiB: fields, excerpts and metadata need far less
 FAILURE_KINDS = ("runner_timeout", "turn_input_required", "unsupported_tool_call", "malformed", "runner_end")
 CLUSTER_BY_KIND = {

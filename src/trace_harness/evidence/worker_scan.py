@@ -11,12 +11,14 @@ A large file is scanned as two line-aligned halves, the second in a forked proce
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import re
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from ..cluster import ClusterAccumulator, EvidenceKey, evidence_key
 from ..models import Finding
@@ -60,7 +62,7 @@ _PAYLOAD = " payload="
 Pairs = list[tuple[int, str]]
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this a second process costs more than it saves
 _COUNT_CHUNK = 16 * 1024 * 1024
-_SPLIT_FRACTION = 0.48  # the forked half also counts lines and pickles its state: give it slightly less
+_SPLIT_FRACTION = 0.48  # the forked half also counts lines and pickles its state: measured best near half
 
 
 def fold_worker_log(
@@ -215,39 +217,54 @@ def fold_worker_log_file(
     split = _split_point(path, size)
     limit = None if keeper is None else keeper.limit
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(1, mp_context=context) as pool:
-        second_half = pool.submit(_scan_range, path, display_path, options, split, limit)
+    with tempfile.TemporaryFile() as spool, ProcessPoolExecutor(1, mp_context=context) as pool:
+        second_half = pool.submit(_scan_range, path, display_path, options, split, limit, spool.fileno())
         with path.open("rb") as stream:
             fold_worker_log(stream, display_path, options, accumulator, limit=split, keeper=keeper)
         try:
-            states, kept = second_half.result()
+            spans = second_half.result()
         except (BrokenProcessPool, OSError):  # the helper died (e.g. killed for memory): finish its half here
-            states, kept = _scan_states(path, display_path, options, split, limit)
-        for cluster_id, blob in sorted(states.items()):
-            accumulator.merge({cluster_id: pickle.loads(blob)})  # one cluster at a time keeps the peak low
-        if keeper is not None:
-            for finding in pickle.loads(kept):
-                keeper.keep(finding)
+            spans = _scan_spooled(path, display_path, options, split, limit, spool.fileno())
+        for name, offset, length in spans:  # one cluster at a time, read back from the spool: a low peak
+            state = pickle.loads(os.pread(spool.fileno(), length, offset))
+            if name is None:
+                for finding in state:
+                    cast(OccurrenceKeeper, keeper).keep(finding)
+            else:
+                accumulator.merge({name: state})
 
 
-Scanned = tuple[dict[str, bytes], bytes]  # pickled state per cluster, pickled kept findings
+Spans = list[tuple[str | None, int, int]]  # (cluster id, or None for the kept findings; offset; length)
 
 
-def _scan_range(path: Path, display_path: str, options: ReaderOptions, start: int, keep: int | None) -> Scanned:
+def _scan_range(
+    path: Path, display_path: str, options: ReaderOptions, start: int, keep: int | None, spool: int
+) -> Spans:
     """The forked half's entry point."""
-    return _scan_states(path, display_path, options, start, keep)
+    return _scan_spooled(path, display_path, options, start, keep, spool)
 
 
-def _scan_states(path: Path, display_path: str, options: ReaderOptions, start: int, keep: int | None) -> Scanned:
-    """Scan from ``start`` to the end into a fresh accumulator (and keeper of ``keep`` findings, if asked)."""
+def _scan_spooled(
+    path: Path, display_path: str, options: ReaderOptions, start: int, keep: int | None, spool: int
+) -> Spans:
+    """Scan from ``start`` to the end into a fresh accumulator (and keeper of ``keep`` findings, if asked),
+    and write each cluster's pickled state (then the kept findings) to the ``spool`` file."""
     first_line = 1 + _line_breaks(path, start)  # counted here, while the main process scans the first half
     accumulator = ClusterAccumulator()
     keeper = None if keep is None else OccurrenceKeeper(keep)
     with path.open("rb") as stream:
         stream.seek(start)
         fold_worker_log(stream, display_path, options, accumulator, first_line=first_line, keeper=keeper)
-    states = {cluster_id: pickle.dumps(state) for cluster_id, state in accumulator.state().items()}
-    return states, pickle.dumps(keeper.findings() if keeper is not None else [])
+    states = sorted(accumulator.state().items())
+    blobs: list[tuple[str | None, bytes]] = [(name, pickle.dumps(state)) for name, state in states]
+    if keeper is not None:
+        blobs.append((None, pickle.dumps(keeper.findings())))
+    spans, offset = [], 0
+    for name, blob in blobs:
+        os.pwrite(spool, blob, offset)
+        spans.append((name, offset, len(blob)))
+        offset += len(blob)
+    return spans
 
 
 def _split_point(path: Path, size: int) -> int:

@@ -72,17 +72,26 @@ rows = st.lists(
 )
 
 
-@given(findings, rows, st.integers(1, 40))
+@given(findings, rows, st.integers(1, 40), st.lists(pair, max_size=4))
 def test_star_joins_match_one_join_per_finding(
-    items: list[Finding], star_rows: list[tuple[str, ...]], batch: int
+    items: list[Finding], star_rows: list[tuple[str, ...]], batch: int, summary_ids: list[tuple[int, str]]
 ) -> None:
-    """Rows joined in batches (hub in list 0, spokes in lists 1 and 2, "" absent) after ordinary joins."""
+    """Rows joined in batches (hub in list 0, spokes in lists 1 and 2, "" absent) after ordinary joins and
+    ids known only from a summary (which join once a row holds them)."""
     components = built(items)
+    for index, value in summary_ids:
+        components.add_unjoined(index, value)
     for start in range(0, len(star_rows), batch):
         chunk = star_rows[start : start + batch]
         hubs = [hub for hub, _, _ in chunk]
         components.join_star(hubs, [(1, [one for _, one, _ in chunk]), (2, [two for _, _, two in chunk])])
     as_findings = [[(index, value) for index, value in enumerate(row) if value] for row in star_rows]
     assert components.count() == reference_count(items + as_findings)
+    joined = {pair for pairs in items + as_findings for pair in pairs}
+    listed = {(index, value) for index, table in enumerate(components.label_of) for value in table}
+    assert listed == joined | set(summary_ids)
+    assert {(index, value) for index, values in enumerate(components.unjoined()) for value in values} == (
+        set(summary_ids) - joined
+    )
     roots = {components.find(label) for table in components.label_of for label in table.values() if label is not None}
     assert len(roots) == components.count()  # every component holds an id

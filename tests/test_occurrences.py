@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from test_worker_ingest import FIXTURES, generated_log
 from trace_harness.cluster import ClusterAccumulator, evidence_key
-from trace_harness.evidence import worker_scan
+from trace_harness.evidence import worker_log, worker_scan
 from trace_harness.evidence.base import ReaderOptions
 from trace_harness.evidence.worker_log import read_worker_log
 from trace_harness.models import Finding
@@ -56,9 +56,14 @@ def test_the_kept_findings_do_not_depend_on_arrival_order(findings: list[Finding
         assert keeper.findings() == _earliest(findings, limit)
 
 
+@pytest.mark.parametrize("chunk", [worker_log.CHUNK_BYTES, 4096])
 @pytest.mark.parametrize("limit", [3, 40, 5000])
-def test_the_worker_bulk_path_keeps_what_the_reader_path_keeps(tmp_path: Path, limit: int) -> None:
-    """The bulk scan builds a Finding only for records the keeper wants, in one process or two."""
+def test_the_worker_bulk_path_keeps_what_the_reader_path_keeps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int, chunk: int
+) -> None:
+    """The bulk scan builds a Finding only for records the keeper wants, in one process or two, whatever
+    the chunking (small chunks: the keeper fills and its bound moves between chunks)."""
+    monkeypatch.setattr(worker_log, "CHUNK_BYTES", chunk)
     log = generated_log(tmp_path, 3000, 11)
     with log.open("ab") as handle:  # records the general parser reads, in the second half
         handle.write((FIXTURES / "mixed.log").read_bytes())

@@ -168,3 +168,25 @@ def test_a_daemonic_process_scans_in_one_process(tmp_path: Path, monkeypatch: py
 
 def _no_fork(*_args: object) -> None:
     raise AssertionError("daemonic processes are not allowed to have children")
+
+
+@pytest.mark.parametrize("chunk", [4096, 65536])
+def test_small_chunks_fold_what_the_generic_reader_yields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Many chunks: pending entries are cut and placed chunk by chunk, ids join across chunks."""
+    log = generated_log(tmp_path, 3000, 13)
+    data = log.read_bytes() + (FIXTURES / "mixed.log").read_bytes() + log.read_bytes()[:40000]
+    monkeypatch.setattr(worker_log, "CHUNK_BYTES", chunk)
+    generic, bulk = clusters_both_ways(data)
+    assert bulk == generic
+    assert max(len(cluster.evidence) for cluster in bulk) > 100  # the byte bound, not the input, ends the lists
+
+
+def test_twin_lines_are_each_numbered(tmp_path: Path) -> None:
+    """Identical lines in one chunk: each evidence ref points at its own line, as the generic reader's do."""
+    lines = generated_log(tmp_path, 400, 17).read_bytes().splitlines(keepends=True)
+    generic, bulk = clusters_both_ways(b"".join(line + line for line in lines))
+    assert bulk == generic
+    refs = [entry.ref for cluster in bulk for entry in cluster.evidence]
+    assert len(refs) == len(set(refs)) > 50

@@ -6,6 +6,7 @@ masked, in a few ``mask`` calls over joined batches (verified, else value by val
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -19,25 +20,34 @@ _MASK_BATCH = 2048
 
 def masked_ids(ids: Sequence[Collection[str]], omitted: dict[str, int]) -> dict[str, tuple[str, ...]]:
     """Sorted masked id lists; the longest are first cut (by raw bytes) to the ids budget, counted in omitted."""
-    lists = {name: sorted(ids[index]) for index, name in enumerate(AFFECTED_KEYS)}
+    lists: dict[str, Collection[str]] = {name: ids[index] for index, name in enumerate(AFFECTED_KEYS)}
     sizes = {name: _listed_bytes(values) for name, values in lists.items()}
     total = sum(sizes.values())
     for name in sorted(lists, key=lambda item: (-len(lists[item]), item)):
         if total <= AFFECTED_BUDGET:
             break
-        allowed, kept, used = AFFECTED_BUDGET - (total - sizes[name]), 0, 0
-        for value in lists[name]:
-            used += len(value.encode()) + 3
-            if used > allowed:
-                break
-            kept += 1
-        omitted[name] = omitted.get(name, 0) + len(lists[name]) - kept
-        total -= sizes[name] - _listed_bytes(lists[name][:kept])
-        lists[name] = lists[name][:kept]
-    return {name: tuple(sorted(set(mask_many(values)))) for name, values in lists.items()}
+        kept = _sorted_prefix(lists[name], AFFECTED_BUDGET - (total - sizes[name]))
+        omitted[name] = omitted.get(name, 0) + len(lists[name]) - len(kept)
+        total -= sizes[name] - _listed_bytes(kept)
+        lists[name] = kept
+    return {name: tuple(sorted(set(mask_many(list(values))))) for name, values in lists.items()}
 
 
-def _listed_bytes(values: list[str]) -> int:
+def _sorted_prefix(values: Collection[str], allowed: int) -> list[str]:
+    """The smallest values, in order, while their listed bytes fit ``allowed``; only that many are sorted."""
+    if allowed <= 0:
+        return []
+    candidates = heapq.nsmallest(allowed // 4 + 1, values)  # a listed value costs at least 4 bytes
+    kept, used = 0, 0
+    for value in candidates:
+        used += len(value.encode()) + 3
+        if used > allowed:
+            break
+        kept += 1
+    return candidates[:kept]
+
+
+def _listed_bytes(values: Collection[str]) -> int:
     """Sum of each value's UTF-8 size plus 3 (quotes and comma), in one C-level encode."""
     return len("".join(values).encode()) + 3 * len(values)
 

@@ -10,6 +10,8 @@ add no label and need no union: the per-finding work is table lookups, done in C
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import compress, repeat
+from operator import is_
 from typing import Any, cast
 
 
@@ -40,18 +42,28 @@ class IdComponents:
         ``(list index, column)`` spoke ("" when absent): the same components, from C-level passes over the
         columns; Python runs per new hub and per distinct pair of labels that still needs a union."""
         hub_table = self.label_of[0]
-        new_hubs = [hub for hub in set(hubs) if hub_table.get(hub) is None]
+        new_hubs = set(hubs).difference(hub_table)
         hub_table.update(zip(new_hubs, self._new_labels(len(new_hubs)), strict=True))
-        hub_labels = cast(list[int], list(map(hub_table.__getitem__, hubs)))  # every hub has a label now
+        if None in map(hub_table.__getitem__, hubs):  # hubs known only from a summary join now
+            unjoined = {hub for hub in hubs if hub_table[hub] is None}
+            hub_table.update(zip(unjoined, self._new_labels(len(unjoined)), strict=True))
+        hub_labels = cast(list[int], list(map(hub_table.__getitem__, hubs)))
         for index, column in spokes:
-            table = self.label_of[index]
-            labels = list(map(table.get, column))
-            if None in labels:  # ids first seen here take their row's hub label
-                fresh = dict(zip(column, hub_labels, strict=True))
-                fresh.pop("", None)
-                table.update({value: hub for value, hub in fresh.items() if table.get(value) is None})
-                labels = list(map(table.get, column))
-            self._link(set(zip(labels, hub_labels, strict=True)))
+            self._join_spoke(self.label_of[index], column, hub_labels)
+
+    def _join_spoke(self, table: dict[str, int | None], column: list[str], hub_labels: list[int]) -> None:
+        """Join each row's spoke id to its hub: an id first seen here takes the label of a hub it came with."""
+        labels = list(map(table.get, column))
+        pairs: set[tuple[int | None, int | None]] = set(zip(labels, hub_labels, strict=True))
+        if None in labels:  # C-level all through: pick the rows whose id is new, label those ids in one update
+            flags = list(map(is_, labels, repeat(None)))
+            new_values = list(compress(column, flags))
+            new_hubs = list(compress(hub_labels, flags))
+            fresh = dict(zip(new_values, new_hubs, strict=True))
+            fresh.pop("", None)
+            table.update(fresh)
+            pairs.update(zip(map(fresh.get, new_values), new_hubs, strict=True))
+        self._link(pairs)
 
     def add_unjoined(self, index: int, value: str) -> None:
         """Know ``value`` as an id of list ``index`` without joining it to anything."""

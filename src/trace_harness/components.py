@@ -9,7 +9,7 @@ add no label and need no union: the per-finding work is table lookups, done in C
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from itertools import compress, repeat
 from operator import is_
 from typing import Any, cast
@@ -70,19 +70,32 @@ class IdComponents:
         self.label_of[index].setdefault(value, None)
 
     def absorb(self, other: IdComponents) -> None:
-        """Fold in another instance's ids and components (e.g. from a forked scan)."""
+        """Fold in another instance's ids and components (e.g. from a forked scan); C-level per id."""
         other.flatten()
         offset = len(self.parent)
         roots = [root + offset for root in other.parent]
         self.parent.extend(roots)  # their forest, flattened and shifted past our labels
         self.flatten()
         for mine, theirs in zip(self.label_of, other.label_of, strict=True):
-            values = list(theirs)
-            shifted = [None if label is None else roots[label] for label in theirs.values()]
-            ours = list(map(mine.get, values))
-            mine.update({value: label for value, m, label in zip(values, ours, shifted, strict=True) if m is None})
-            pairs = set(zip(ours, shifted, strict=True))
-            self._link({(self.parent[m], label) for m, label in pairs if m is not None and label is not None})
+            if None in theirs.values():  # ids they know only from a summary: join nothing, stay listed
+                for value in [value for value, label in theirs.items() if label is None]:
+                    mine.setdefault(value, None)
+                    del theirs[value]
+            self._absorb_table(mine, theirs, roots)
+
+    def _absorb_table(self, mine: dict[str, int | None], theirs: dict[str, int | None], roots: list[int]) -> None:
+        """Their joined ids: new ones take their (shifted) root, shared ones join the two roots."""
+        shared = set(theirs)
+        new = shared.difference(mine)
+        shared -= new
+        mine.update(zip(new, _roots_of(new, theirs, roots), strict=True))
+        ours = list(map(mine.__getitem__, shared))
+        if None in ours:  # ids we knew only from a summary take their label
+            unjoined = [value for value, label in zip(shared, ours, strict=True) if label is None]
+            mine.update(zip(unjoined, _roots_of(unjoined, theirs, roots), strict=True))
+            ours = list(map(mine.__getitem__, shared))
+        mine_roots = map(self.parent.__getitem__, cast(list[int], ours))
+        self._link(set(zip(mine_roots, _roots_of(shared, theirs, roots), strict=True)))
 
     def unjoined(self) -> tuple[list[str], ...]:
         return tuple([value for value, label in table.items() if label is None] for table in self.label_of)
@@ -122,3 +135,8 @@ class IdComponents:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.lists, self.label_of, self.parent = state["lists"], state["label_of"], state["parent"]
+
+
+def _roots_of(values: Iterable[str], table: dict[str, int | None], roots: list[int]) -> Iterator[int]:
+    """The roots (in ``roots``) of joined ids' labels in ``table``, C-level."""
+    return map(roots.__getitem__, cast(Iterator[int], map(table.__getitem__, values)))

@@ -37,7 +37,9 @@ def _sorted_prefix(values: Collection[str], allowed: int) -> list[str]:
     """The smallest values, in order, while their listed bytes fit ``allowed``; only that many are sorted."""
     if allowed <= 0:
         return []
-    candidates = heapq.nsmallest(allowed // 4 + 1, values)  # a listed value costs at least 4 bytes
+    most = allowed // 4 + 1  # a listed value costs at least 4 bytes
+    # heapq.nsmallest walks the values in Python: worth it only when a small share of them is asked for
+    candidates = heapq.nsmallest(most, values) if most * 8 < len(values) else sorted(values)[:most]
     kept, used = 0, 0
     for value in candidates:
         used += len(value.encode()) + 3

@@ -161,7 +161,7 @@ _RULES: tuple[Rule, ...] = (
     _rule(
         "github",
         _GLUED + r"(?:gh[opurs]_[A-Za-z0-9_]{20,}|github_pat_[A-Za-z0-9_]{20,})",
-        ["gh", "github_pat_"],
+        ["gho_", "ghp_", "ghr_", "ghs_", "ghu_", "github_pat_"],  # not "gh": issue keys (GH-12) are everywhere
         accept=_always,
     ),
     _rule("gitlab", r"\bgl(?:pat|ptt|rt|dt|soat|cbt|imt|ft|agent|oas)-[A-Za-z0-9_.-]{20,}", ["gl"], accept=_always),

@@ -4,8 +4,9 @@ Built for the worker-log hot path and for memory: one dict per list (issues, run
 label, so the same table is the id set and the entry point of the union-find. A label is an int that is never
 rewritten (None: an id known only from a summary, in no component); labels form a forest (``parent``), and
 its roots are the components. An id new to a batch takes the label of an id it arrived with, so most joins
-add no label and need no union: the per-finding work is table lookups, done in C-level passes by ``join_star``. Ids are interned as they are
-added, so an id that several clusters share (a session, an issue) is one string in memory.
+add no label and need no union: the per-finding work is table lookups, done in C-level passes by
+``join_star``. Ids are interned as tables take them, so an id that several clusters share (a session, an
+issue) is one string in memory.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ Finding only for the few records that will be kept.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 
 from .cluster import EvidenceKey, evidence_key
 from .models import AFFECTED_KEYS, Finding
@@ -48,7 +49,7 @@ class OccurrenceKeeper:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._kept: dict[OccurrenceKey, tuple[EvidenceKey, Finding]] = {}
+        self._kept: dict[OccurrenceKey, tuple[EvidenceKey, Finding | Callable[[], Finding]]] = {}
         self._largest: list[_Largest] = []  # may hold stale entries, skipped when met
 
     def may_want(self, key: EvidenceKey) -> bool:
@@ -66,7 +67,11 @@ class OccurrenceKeeper:
         return key < known[0] if known is not None else self.may_want(key)
 
     def keep(self, finding: Finding) -> None:
-        occurrence, key = occurrence_key(finding), evidence_key(finding.timestamp, finding.ref)
+        self.keep_built(occurrence_key(finding), evidence_key(finding.timestamp, finding.ref), finding)
+
+    def keep_built(self, occurrence: OccurrenceKey, key: EvidenceKey, finding: Finding | Callable[[], Finding]) -> None:
+        """``keep`` of a finding known by its keys; it may be given as a function that builds it, called only
+        if it is still kept when ``findings()`` is asked (most records a stream offers are evicted later)."""
         if not self.wants(occurrence, key):
             return
         self._kept[occurrence] = (key, finding)
@@ -79,8 +84,15 @@ class OccurrenceKeeper:
             heapq.heapify(self._largest)
 
     def findings(self) -> list[Finding]:
-        """The kept findings, by occurrence key."""
-        return [self._kept[occurrence][1] for occurrence in sorted(self._kept)]
+        """The kept findings, by occurrence key (each built once, if it was kept as a function)."""
+        kept = []
+        for occurrence in sorted(self._kept):
+            key, finding = self._kept[occurrence]
+            if not isinstance(finding, Finding):
+                finding = finding()
+                self._kept[occurrence] = (key, finding)  # the builder (and the line it holds) goes now
+            kept.append(finding)
+        return kept
 
     def _top(self) -> _Largest:
         """The live entry with the largest key (stale ones are dropped on the way)."""

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 from ..bounds import MAX_EVIDENCE_EXCERPT_BYTES, MAX_RUN_EVIDENCE_BYTES, bounded_metadata, encoded_bytes, truncate
+from ..cluster_emit import mask_many
 from ..errors import InputFormatError
 from ..models import EvidenceProblem, Finding, InputRef
 from ..redact import mask
@@ -22,26 +23,43 @@ from .base import Item, ReaderOptions
 SCHEMA = "trace-harness-manifest/v1"
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024  # refuse to parse anything larger: a manifest is bounded by construction
 _TEXT_FIELDS = ("cluster_id", "title", "symptom_class", "signature", "source", "ref", "kind", "timestamp")
+_RECORD_BATCH = 128  # findings masked together: few mask calls, and few texts held twice at once
 _ID_FIELDS = ("issue", "identifier", "run", "session", "pull_request", "job", "workflow", "commit")
 
 
-def finding_record(finding: Finding) -> dict[str, Any]:
-    """One finding as stored: every text redacted and bounded."""
-    # Mask before cutting: a cut through a token leaves a prefix the masker no longer recognises.
-    record: dict[str, Any] = {key: truncate(mask(getattr(finding, key)), 1024) for key in _TEXT_FIELDS}
-    record.update({key: truncate(mask(getattr(finding, key)), 512) for key in _ID_FIELDS if getattr(finding, key)})
+def finding_records(findings: list[Finding]) -> list[dict[str, Any]]:
+    """The findings as stored: every text redacted (in batched ``mask`` calls) and bounded."""
+    records: list[dict[str, Any]] = []
+    for start in range(0, len(findings), _RECORD_BATCH):
+        batch = findings[start : start + _RECORD_BATCH]
+        texts: list[str] = []
+        for finding in batch:
+            texts += [getattr(finding, key) for key in _TEXT_FIELDS]
+            texts += [value for key in _ID_FIELDS if (value := getattr(finding, key))]
+            texts += [finding.excerpt, *finding.metadata.values()]
+        masked = iter(mask_many(texts))
+        records += [_record(finding, masked) for finding in batch]
+    return records
+
+
+def _record(finding: Finding, masked: Iterator[str]) -> dict[str, Any]:
+    """One finding's record from its texts' masked forms, taken in ``finding_records`` order."""
+    # Masked before cut: a cut through a token leaves a prefix the masker no longer recognises.
+    record: dict[str, Any] = {key: truncate(next(masked), 1024) for key in _TEXT_FIELDS}
+    record.update({key: truncate(next(masked), 512) for key in _ID_FIELDS if getattr(finding, key)})
     record["failure_class"] = finding.failure_class.value
     record["severity"] = finding.severity.value
-    record["excerpt"] = truncate(mask(finding.excerpt), MAX_EVIDENCE_EXCERPT_BYTES)
-    record["metadata"] = bounded_metadata({key: mask(value) for key, value in finding.metadata.items()})
+    record["excerpt"] = truncate(next(masked), MAX_EVIDENCE_EXCERPT_BYTES)
+    record["metadata"] = bounded_metadata({key: next(masked) for key in finding.metadata})
     return record
 
 
 def build_manifest(findings: Iterable[Finding], inputs: Iterable[InputRef], generated_at: str) -> dict[str, Any]:
     """Group findings by run, keep each run's smallest (timestamp, ref) records within 64 KiB."""
+    findings = list(findings)
     by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for finding in findings:
-        by_run[finding.run or finding.ref.rsplit(":", 1)[0]].append(finding_record(finding))
+    for finding, record in zip(findings, finding_records(findings), strict=True):
+        by_run[finding.run or finding.ref.rsplit(":", 1)[0]].append(record)
     runs = [_bounded_run(run, records) for run, records in sorted(by_run.items())]
     return {
         "schema_version": SCHEMA,

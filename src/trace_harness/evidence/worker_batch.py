@@ -12,6 +12,7 @@ only the ones still pending when the input ends are built (``settle``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from itertools import groupby
 
 from ..cluster import ClusterAccumulator, EvidenceKey, evidence_key
@@ -138,8 +139,12 @@ class BatchScan:
         if keeper is None:
             return
         key = evidence_key(iso(row[0]), f"{self.path}:{line_no}")
-        if keeper.may_want(key) and keeper.wants(pairs_occurrence_key(cluster_id, pairs(row)), key):
-            keeper.keep(self.build(cluster_id, row[0], line_no, line)[0])
+        if keeper.may_want(key):  # built only if still kept at the end: most offered records are evicted
+            build = partial(self._finding, cluster_id, row[0], line_no, line)
+            keeper.keep_built(pairs_occurrence_key(cluster_id, pairs(row)), key, build)
+
+    def _finding(self, cluster_id: str, stamp: str, line_no: int, line: str) -> Finding:
+        return self.build(cluster_id, stamp, line_no, line)[0]
 
     def _scan_others(self, framed: str, line_no: int) -> None:
         """Hand each failure record start that is not canonical to the per-record scan."""

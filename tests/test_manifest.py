@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trace_harness.cli import manifest_cmd
 from trace_harness.cluster import ClusterAccumulator
 from trace_harness.config import Config
 from trace_harness.errors import InputFormatError
 from trace_harness.evidence.base import ReaderOptions
-from trace_harness.evidence.inputs import unique_inputs
 from trace_harness.evidence.manifest import ManifestBuilder, fold_manifest, load_manifest, manifest_json
 from trace_harness.evidence.worker_log import read_worker_log
 from trace_harness.models import Finding
@@ -116,7 +116,8 @@ def test_round_trip_matches_the_raw_log_path(tmp_path: Path) -> None:
 def test_identical_inputs_are_read_once(tmp_path: Path) -> None:
     first = write(tmp_path, "a.log", LOG)
     second = write(tmp_path, "b.log", LOG)
-    assert [path.name for path, _ in unique_inputs([first, second, first], "worker_log")] == ["a.log"]
+    manifest = json.loads(manifest_cmd._worker_manifest([first, second, first], ReaderOptions()))
+    assert [ref["path"] for ref in manifest["inputs"]] == [str(first)]
     report = collect_report({"worker_log": [first, second]}, Config(), generated_at="t")
     assert len(report.inputs) == 1
     assert all(len(cluster.evidence) == 1 for cluster in report.clusters)

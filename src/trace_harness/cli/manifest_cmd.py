@@ -8,7 +8,7 @@ Any other evidence (Actions logs, artifacts, JUnit, JSONL events, `--evidence`) 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,10 @@ from ..config import load_config
 from ..errors import UsageError
 from ..evidence import th_manifest
 from ..evidence.base import ReaderOptions
-from ..evidence.inputs import unique_inputs
+from ..evidence.inputs import InputDigests
 from ..evidence.manifest import ManifestBuilder, manifest_json
 from ..evidence.worker_log import read_worker_log
-from ..models import Finding, InputRef
+from ..models import Finding
 from ..pipeline import WORKER_LOG, reader_for, utc_now
 from .report_cmd import TYPED_FLAGS, evidence_paths, write_text
 
@@ -57,26 +57,26 @@ def run(args: argparse.Namespace) -> int:
 
 def _worker_manifest(paths: Sequence[Path], options: ReaderOptions) -> str:
     builder = ManifestBuilder()
-    inputs = unique_inputs(paths, WORKER_LOG)
-    for path, _ in inputs:
-        with path.open("rb") as stream:
-            for item in read_worker_log(stream, str(path), options):
-                if isinstance(item, Finding):
-                    builder.add(item)
-    return manifest_json(builder.manifest([ref for _, ref in inputs], utc_now()))
+    with InputDigests([(WORKER_LOG, path) for path in paths]) as digests:
+        for index, path in enumerate(paths):
+            if digests.keep(index):  # byte-identical inputs are read once
+                with path.open("rb") as stream:
+                    for item in read_worker_log(stream, str(path), options):
+                        if isinstance(item, Finding):
+                            builder.add(item)
+        refs = digests.refs()
+    return manifest_json(builder.manifest(refs, utc_now()))
 
 
 def _findings_manifest(paths: Mapping[str, Sequence[Path]], options: ReaderOptions) -> str:
-    inputs: list[InputRef] = []
-    findings = list(_findings(paths, options, inputs))
-    return th_manifest.manifest_json(th_manifest.build_manifest(findings, inputs, utc_now()))
-
-
-def _findings(paths: Mapping[str, Sequence[Path]], options: ReaderOptions, inputs: list[InputRef]) -> Iterator[Finding]:
-    seen: set[str] = set()
-    for kind, files in sorted(paths.items()):
-        reader = reader_for(kind)
-        for path, ref in unique_inputs(files, kind, seen):
-            inputs.append(ref)
-            with path.open("rb") as stream:
-                yield from (item for item in reader(stream, str(path), options) if isinstance(item, Finding))
+    entries = [(kind, path) for kind, files in sorted(paths.items()) for path in files]
+    findings: list[Finding] = []
+    with InputDigests(entries) as digests:
+        for index, (kind, path) in enumerate(entries):
+            if digests.keep(index):  # byte-identical inputs are read once, whatever their kinds
+                with path.open("rb") as stream:
+                    findings += [
+                        item for item in reader_for(kind)(stream, str(path), options) if isinstance(item, Finding)
+                    ]
+        refs = digests.refs()
+    return th_manifest.manifest_json(th_manifest.build_manifest(findings, refs, utc_now()))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -38,18 +38,6 @@ def input_ref(path: Path, kind: str) -> InputRef:
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         raise _unreadable(path, kind, exc) from None
     return InputRef(type=kind, path=mask(str(path)), bytes=size, sha256=digest.hexdigest())
-
-
-def unique_inputs(paths: Iterable[Path], kind: str, seen: set[str] | None = None) -> list[tuple[Path, InputRef]]:
-    """Each distinct input once, in the order given; ``seen`` digests carry across calls (and kinds)."""
-    seen = set() if seen is None else seen
-    unique: list[tuple[Path, InputRef]] = []
-    for path in paths:
-        ref = input_ref(path, kind)
-        if ref.sha256 not in seen:
-            seen.add(ref.sha256)
-            unique.append((path, ref))
-    return unique
 
 
 class InputDigests:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from test_worker_ingest import FIXTURES, generated_log
 from trace_harness.cluster import ClusterAccumulator, evidence_key
-from trace_harness.evidence import worker_log, worker_scan
+from trace_harness.evidence import worker_log, worker_scan, worker_split
 from trace_harness.evidence.base import ReaderOptions
 from trace_harness.evidence.worker_log import read_worker_log
 from trace_harness.models import Finding
@@ -71,10 +71,12 @@ def test_the_worker_bulk_path_keeps_what_the_reader_path_keeps(
     for item in read_worker_log(io.BytesIO(log.read_bytes()), str(log), ReaderOptions()):
         assert isinstance(item, Finding)
         expected.keep(item)
-    for processes_from in (1 << 60, 0):
+    for processes_from, by_kinds in ((1 << 60, True), (0, True), (0, False)):
         keeper = OccurrenceKeeper(limit)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(worker_scan, "PARALLEL_MIN_BYTES", processes_from)
+            if not by_kinds:  # the sample balances the generated mix by kinds: also try halves
+                patch.setattr(worker_split, "balanced_kinds", lambda _counts: None)
             worker_scan.fold_worker_log_file(log, str(log), ReaderOptions(), ClusterAccumulator(), keeper=keeper)
         assert [repr(f) for f in keeper.findings()] == [repr(f) for f in expected.findings()]
     assert len(expected.findings()) == limit if limit < 100 else len(expected.findings()) > 100

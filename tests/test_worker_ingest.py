@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from golden_files import assert_golden
 from trace_harness.cluster import ClusterAccumulator
 from trace_harness.config import Config
-from trace_harness.evidence import worker_log, worker_scan
+from trace_harness.evidence import worker_log, worker_scan, worker_split
 from trace_harness.evidence.base import ReaderOptions
 from trace_harness.evidence.worker_log import read_worker_log
 from trace_harness.models import Finding
@@ -69,13 +70,47 @@ def test_generated_log_report_matches_golden(tmp_path: Path, monkeypatch: pytest
     assert_golden("worker/generated_800_seed5.json", report_text([Path("worker.log")], processes_from=1 << 60))
 
 
-def test_two_processes_give_a_byte_identical_report(tmp_path: Path) -> None:
+HALVES = None
+BY_KINDS = [
+    frozenset({"runner_end", "runner_timeout"}),
+    frozenset({"malformed"}),
+    frozenset(worker_log.FAILURE_KINDS) - {"turn_input_required"},
+]
+
+
+@pytest.mark.parametrize("main_kinds", [HALVES, *BY_KINDS])
+def test_two_processes_give_a_byte_identical_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, main_kinds: frozenset[str] | None
+) -> None:
+    """By halves or by any partition of the kinds, the report is the one-process report."""
     log = generated_log(tmp_path, 3000, 11)
-    with log.open("ab") as handle:  # odd records and line breaks, so both halves meet the general parser
+    with log.open("ab") as handle:  # odd records and line breaks, so both shares meet the general parser
         handle.write((FIXTURES / "mixed.log").read_bytes() + (FIXTURES / "crlf_invalid_utf8.log").read_bytes())
     one = report_text([log, FIXTURES / "mixed.log"], processes_from=1 << 60)
+    monkeypatch.setattr(worker_split, "balanced_kinds", lambda _counts: _kinds_split(main_kinds))
     assert one == report_text([log, FIXTURES / "mixed.log"], processes_from=0)
     assert '"occurrences"' in one
+
+
+def _kinds_split(main_kinds: frozenset[str] | None) -> tuple[frozenset[str], frozenset[str]] | None:
+    return None if main_kinds is None else (main_kinds, frozenset(worker_log.FAILURE_KINDS) - main_kinds)
+
+
+def test_balanced_kinds_split_the_generated_mix_and_refuse_a_dominant_kind(tmp_path: Path) -> None:
+    log = generated_log(tmp_path, 3000, 11)
+    main, helper = worker_split.plan(log, log.stat().st_size)
+    assert main.kinds and helper.kinds and main.kinds | helper.kinds == set(worker_log.FAILURE_KINDS)
+    assert (main.start, main.limit, helper.start, helper.limit) == (0, None, 0, None)
+    counts = worker_split.sampled_kinds(log, log.stat().st_size)
+    share = sum(counts[kind] for kind in main.kinds) / sum(counts.values())
+    assert 0.3 <= share <= 0.6
+    skewed = Counter({"runner_timeout": 900, "malformed": 50, "runner_end": 50})
+    assert worker_split.balanced_kinds(skewed) is None
+    assert worker_split.balanced_kinds(Counter({"malformed": 5, "runner_end": 5})) is None  # too few to tell
+    empty = tmp_path / "empty.log"
+    empty.touch()
+    main, helper = worker_split.plan(empty, 0)
+    assert main.kinds is None and helper.kinds is None  # nothing sampled: by halves
 
 
 def _die(*_args: object) -> list[tuple[str, int, int]]:
@@ -153,8 +188,8 @@ def test_canonical_records_fold_without_the_general_parser(monkeypatch: pytest.M
 def test_line_breaks_count_crlf_split_between_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "lines.log"
     path.write_bytes(b"a\r\nb\rc\nd\r\ne")
-    monkeypatch.setattr(worker_scan, "_COUNT_CHUNK", 2)  # "a\r" | "\nb" | ...: the \r\n straddles a read
-    assert worker_scan._line_breaks(path, path.stat().st_size) == 4
+    monkeypatch.setattr(worker_split, "_COUNT_CHUNK", 2)  # "a\r" | "\nb" | ...: the \r\n straddles a read
+    assert worker_split.line_breaks(path, path.stat().st_size) == 4
 
 
 def test_a_daemonic_process_scans_in_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,7 +22,6 @@ from .worker_rows import (
     IDENT,
     ISSUE,
     KIND,
-    ROW_RE,
     SESSION,
     STAMP,
     TASK,
@@ -36,6 +35,7 @@ from .worker_rows import (
     line_of,
     odd_rows,
     pairs,
+    row_re,
 )
 
 Build = Callable[[str, str, int, str], tuple[Finding, EvidenceKey, list[tuple[int, str]]]]
@@ -48,15 +48,22 @@ class BatchScan:
     ``build`` makes the finding of a canonical record's line."""
 
     def __init__(
-        self, path: str, accumulator: ClusterAccumulator, keeper: OccurrenceKeeper | None, slow: SlowScan, build: Build
+        self,
+        path: str,
+        accumulator: ClusterAccumulator,
+        keeper: OccurrenceKeeper | None,
+        slow: SlowScan,
+        build: Build,
+        kinds: frozenset[str] | None = None,
     ) -> None:
         self.path, self.accumulator, self.keeper, self.slow, self.build = path, accumulator, keeper, slow, build
+        self.rows = row_re(kinds)  # the event kinds this process folds
         self.pending: dict[str, PendingEntries] = {}
 
     def chunk(self, text: str, line_no: int) -> int:
         """Fold a decoded line-aligned chunk whose first line is ``line_no``; returns the line after it."""
         framed = "\n" + text if text.endswith("\n") else "\n" + text + "\n"  # every line sits between two \n
-        rows: list[Row] = ROW_RE.findall(framed)
+        rows: list[Row] = self.rows.findall(framed)
         if rows:
             self._fold_rows(framed, line_no, self._canonical(framed, line_no, rows))
         return line_no + text.count("\n")
@@ -149,7 +156,7 @@ class BatchScan:
     def _scan_others(self, framed: str, line_no: int) -> None:
         """Hand each failure record start that is not canonical to the per-record scan."""
         counted = 0
-        for match in ROW_RE.finditer(framed):
+        for match in self.rows.finditer(framed):
             if match.group(3) is None:
                 at = match.start()
                 line_no += framed.count("\n", counted, at)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from functools import lru_cache
 from itertools import accumulate
 from operator import itemgetter
 from typing import Any
@@ -23,24 +24,40 @@ from .worker_log import CLUSTER_BY_KIND, FAILURE_KINDS, PR_KEYS, RUNNER_FAILURE,
 _KINDS = "|".join(FAILURE_KINDS)
 _SAFE = r"([!#-<>-~]+)"  # printable ASCII except space, `"` and `=`: the general field scan reads it verbatim
 _GAP = r"[^\S\n]+"
-# Any record start the per-record scan could take as a failure (a superset is fine: it only costs speed).
-_ANY_FAILURE_START = r"\d{4}/\d\d/\d\d" + _GAP + r"\d\d:\d\d:\d\d(?:\.\d+)?" + _GAP + r'event="?(?:' + _KINDS + ")"
-ROW_RE = re.compile(
-    r"\n(?:(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d)(\.\d+)? event=("
-    + _KINDS
-    + r") task_id="
-    + _SAFE
-    + r" issue_id="
-    + _SAFE
-    + r"(?: issue_identifier="
-    + _SAFE
-    + r")?(?: session_id="
-    + _SAFE
-    + r')? msg="([ !#-\[\]-~]*)"( payload=[^\n]*)?(?=\n|\Z)|'
-    + _ANY_FAILURE_START
-    + ")",
-    re.ASCII,
-)
+
+
+def _row_pattern(kinds: str) -> str:
+    """One row per failure record start of ``kinds`` (an alternation): the canonical head's groups, or all
+    empty for any other shape."""
+    return (
+        r"\n(?:(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d)(\.\d+)? event=("
+        + kinds
+        + r") task_id="
+        + _SAFE
+        + r" issue_id="
+        + _SAFE
+        + r"(?: issue_identifier="
+        + _SAFE
+        + r")?(?: session_id="
+        + _SAFE
+        + r')? msg="([ !#-\[\]-~]*)"( payload=[^\n]*)?(?=\n|\Z)|'
+        + _any_failure_start(kinds)
+        + ")"
+    )
+
+
+def _any_failure_start(kinds: str) -> str:
+    """Any record start the per-record scan could take as one of ``kinds`` (a superset only costs speed)."""
+    return r"\d{4}/\d\d/\d\d" + _GAP + r"\d\d:\d\d:\d\d(?:\.\d+)?" + _GAP + r'event="?(?:' + kinds + ")"
+
+
+@lru_cache(maxsize=32)
+def row_re(kinds: frozenset[str] | None = None) -> re.Pattern[str]:
+    """The row regex of every failure kind, or of ``kinds`` only (the kinds one process folds)."""
+    return re.compile(_row_pattern("|".join(sorted(kinds)) if kinds is not None else _KINDS), re.ASCII)
+
+
+ROW_RE = row_re()
 # stamp, fraction, kind, task, issue, identifier, session, msg, payload
 Row = tuple[str, str, str, str, str, str, str, str, str]
 STAMP, KIND, TASK, ISSUE, IDENT, SESSION, MSG, PAYLOAD = (itemgetter(index) for index in (0, 2, 3, 4, 5, 6, 7, 8))

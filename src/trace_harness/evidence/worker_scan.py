@@ -24,6 +24,7 @@ from ..cluster import ClusterAccumulator, EvidenceKey, evidence_key
 from ..models import Finding
 from ..occurrences import OccurrenceKeeper, pairs_occurrence_key
 from ..taxonomy import WORKER_CLASSES
+from . import worker_split
 from .base import ReaderOptions, can_fork_helpers
 from .worker_batch import BatchScan
 from .worker_log import (
@@ -38,6 +39,7 @@ from .worker_log import (
     parse_record,
     scalar_payload,
 )
+from .worker_split import Share
 
 _SAFE = r"([!#-<>-~]+)"  # printable ASCII except space, `"` and `=`: the general field scan reads it verbatim
 # On decoded text with ASCII classes, so it matches where the reader's bytes regex does. Groups 1-7 are the
@@ -61,8 +63,6 @@ _ID_SCALAR_RE = re.compile("|".join(f"{key}:" for key in (*PR_KEYS, "_id", "issu
 _PAYLOAD = " payload="
 Pairs = list[tuple[int, str]]
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this a second process costs more than it saves
-_COUNT_CHUNK = 16 * 1024 * 1024
-_SPLIT_FRACTION = 0.48  # the forked half also counts lines and pickles its state: measured best near half
 
 
 def fold_worker_log(
@@ -74,11 +74,13 @@ def fold_worker_log(
     first_line: int = 1,
     limit: int | None = None,
     keeper: OccurrenceKeeper | None = None,
+    kinds: frozenset[str] | None = None,
 ) -> None:
     """Fold every failure record from the stream's position (``limit`` bytes at most) into ``accumulator``,
-    and offer each to ``keeper`` (the findings a run stores), if given."""
-    scan = _Scan(display_path, iso_converter(options.worker_log_tz), accumulator, keeper)
-    batch = BatchScan(display_path, accumulator, keeper, scan.chunk, scan.build) if scan.utc else None
+    and offer each to ``keeper`` (the findings a run stores), if given; only records whose start names one
+    of ``kinds``, if given."""
+    scan = _Scan(display_path, iso_converter(options.worker_log_tz), accumulator, keeper, kinds)
+    batch = BatchScan(display_path, accumulator, keeper, scan.chunk, scan.build, kinds) if scan.utc else None
     fold = scan.chunk if batch is None else batch.chunk  # the batch path's stamps are UTC as written
     line_no = first_line
     for buffer in _line_aligned_chunks(stream, limit):
@@ -92,10 +94,15 @@ class _Scan:
     """Per-file scanning context; one ``chunk`` call per line-aligned buffer."""
 
     def __init__(
-        self, display_path: str, to_iso: _IsoConverter, accumulator: ClusterAccumulator, keeper: OccurrenceKeeper | None
+        self,
+        display_path: str,
+        to_iso: _IsoConverter,
+        accumulator: ClusterAccumulator,
+        keeper: OccurrenceKeeper | None,
+        kinds: frozenset[str] | None = None,
     ) -> None:
         self.path, self.to_iso, self.accumulator, self.keeper = display_path, to_iso, accumulator, keeper
-        self.utc = to_iso.zone is None
+        self.utc, self.kinds = to_iso.zone is None, kinds
 
     def chunk(self, text: str, line_no: int) -> int:
         """Fold the text's failure records; returns the line number after it."""
@@ -105,6 +112,8 @@ class _Scan:
             start = match.start()
             line_no += count("\n", cursor, start)
             cursor = start
+            if self.kinds is not None and match.group(7) not in self.kinds:
+                continue  # the other process's record
             end = find("\n", start)
             end = len(text) if end < 0 else end
             if not self._canonical(text, match, find(_PAYLOAD, start, end), end, line_no):
@@ -206,25 +215,27 @@ def fold_worker_log_file(
     processes: int = 2,
     keeper: OccurrenceKeeper | None = None,
 ) -> None:
-    """``fold_worker_log`` of a whole file; a large one is split in two line-aligned halves, one scanned by a
-    forked process whose cluster state (and kept findings) are merged back: the result is identical to a
-    one-process scan."""
+    """``fold_worker_log`` of a whole file; a large one is shared with a forked process (by event kinds or by
+    halves, ``worker_split``) whose cluster states (and kept findings) are merged back: the result is
+    identical to a one-process scan."""
     size = path.stat().st_size
     if processes < 2 or size < PARALLEL_MIN_BYTES or not can_fork_helpers():
         with path.open("rb") as stream:
             fold_worker_log(stream, display_path, options, accumulator, keeper=keeper)
         return
-    split = _split_point(path, size)
+    main, helper = worker_split.plan(path, size)
     limit = None if keeper is None else keeper.limit
     context = multiprocessing.get_context("fork")
     with tempfile.TemporaryFile() as spool, ProcessPoolExecutor(1, mp_context=context) as pool:
-        second_half = pool.submit(_scan_range, path, display_path, options, split, limit, spool.fileno())
+        helped = pool.submit(_scan_range, path, display_path, options, helper, limit, spool.fileno())
         with path.open("rb") as stream:
-            fold_worker_log(stream, display_path, options, accumulator, limit=split, keeper=keeper)
+            fold_worker_log(
+                stream, display_path, options, accumulator, limit=main.limit, keeper=keeper, kinds=main.kinds
+            )
         try:
-            spans = second_half.result()
-        except (BrokenProcessPool, OSError):  # the helper died (e.g. killed for memory): finish its half here
-            spans = _scan_spooled(path, display_path, options, split, limit, spool.fileno())
+            spans = helped.result()
+        except (BrokenProcessPool, OSError):  # the helper died (e.g. killed for memory): do its share here
+            spans = _scan_spooled(path, display_path, options, helper, limit, spool.fileno())
         for name, offset, length in spans:  # one cluster at a time, read back from the spool: a low peak
             state = pickle.loads(os.pread(spool.fileno(), length, offset))
             if name is None:
@@ -238,23 +249,25 @@ Spans = list[tuple[str | None, int, int]]  # (cluster id, or None for the kept f
 
 
 def _scan_range(
-    path: Path, display_path: str, options: ReaderOptions, start: int, keep: int | None, spool: int
+    path: Path, display_path: str, options: ReaderOptions, share: Share, keep: int | None, spool: int
 ) -> Spans:
-    """The forked half's entry point."""
-    return _scan_spooled(path, display_path, options, start, keep, spool)
+    """The forked helper's entry point."""
+    return _scan_spooled(path, display_path, options, share, keep, spool)
 
 
 def _scan_spooled(
-    path: Path, display_path: str, options: ReaderOptions, start: int, keep: int | None, spool: int
+    path: Path, display_path: str, options: ReaderOptions, share: Share, keep: int | None, spool: int
 ) -> Spans:
-    """Scan from ``start`` to the end into a fresh accumulator (and keeper of ``keep`` findings, if asked),
-    and write each cluster's pickled state (then the kept findings) to the ``spool`` file."""
-    first_line = 1 + _line_breaks(path, start)  # counted here, while the main process scans the first half
+    """Scan ``share`` into a fresh accumulator (and keeper of ``keep`` findings, if asked), and write each
+    cluster's pickled state (then the kept findings) to the ``spool`` file."""
+    first_line = 1 + worker_split.line_breaks(path, share.start)  # while the main process scans its share
     accumulator = ClusterAccumulator()
     keeper = None if keep is None else OccurrenceKeeper(keep)
     with path.open("rb") as stream:
-        stream.seek(start)
-        fold_worker_log(stream, display_path, options, accumulator, first_line=first_line, keeper=keeper)
+        stream.seek(share.start)
+        fold_worker_log(
+            stream, display_path, options, accumulator, first_line=first_line, keeper=keeper, kinds=share.kinds
+        )
     states = sorted(accumulator.state().items())
     blobs: list[tuple[str | None, bytes]] = [(name, pickle.dumps(state)) for name, state in states]
     if keeper is not None:
@@ -265,31 +278,3 @@ def _scan_spooled(
         spans.append((name, offset, len(blob)))
         offset += len(blob)
     return spans
-
-
-def _split_point(path: Path, size: int) -> int:
-    """The offset just past the first `\\n` at or after the split fraction of the file."""
-    position = int(size * _SPLIT_FRACTION)
-    with path.open("rb") as stream:
-        stream.seek(position)
-        while piece := stream.read(1 << 20):  # one piece at a time: the line there may be huge
-            newline = piece.find(b"\n")
-            if newline >= 0:
-                return position + newline + 1
-            position += len(piece)
-    return size
-
-
-def _line_breaks(path: Path, limit: int) -> int:
-    """Line breaks in the first ``limit`` bytes, counting `\\r\\n` once and a lone `\\r` (universal newlines)."""
-    breaks, previous = 0, b""
-    with path.open("rb") as stream:
-        remaining = limit
-        while remaining > 0 and (data := stream.read(min(_COUNT_CHUNK, remaining))):
-            remaining -= len(data)
-            if b"\r" in data:  # a memchr; most logs have no \r, and each count is a pass over the data
-                breaks += data.count(b"\r") - data.count(b"\r\n")
-            breaks += data.count(b"\n")
-            breaks -= previous == b"\r" and data[:1] == b"\n"  # a \r\n cut between two reads
-            previous = data[-1:]
-    return breaks

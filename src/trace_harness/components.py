@@ -137,7 +137,9 @@ class IdComponents:
         return {"lists": self.lists, "label_of": self.label_of, "parent": self.parent}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.lists, self.label_of, self.parent = state["lists"], state["label_of"], state["parent"]
+        """Unpickled ids are new strings: intern them, so they are the ones this process's tables hold."""
+        self.lists, self.parent = state["lists"], state["parent"]
+        self.label_of = tuple(dict(zip(map(intern, table), table.values(), strict=True)) for table in state["label_of"])
 
 
 def _roots_of(values: Iterable[str], table: dict[str, int | None], roots: list[int]) -> Iterator[int]:

@@ -116,7 +116,7 @@ def test_round_trip_matches_the_raw_log_path(tmp_path: Path) -> None:
 def test_identical_inputs_are_read_once(tmp_path: Path) -> None:
     first = write(tmp_path, "a.log", LOG)
     second = write(tmp_path, "b.log", LOG)
-    manifest = json.loads(manifest_cmd._worker_manifest([first, second, first], ReaderOptions()))
+    manifest = json.loads("".join(manifest_cmd._worker_manifest([first, second, first], ReaderOptions())))
     assert [ref["path"] for ref in manifest["inputs"]] == [str(first)]
     report = collect_report({"worker_log": [first, second]}, Config(), generated_at="t")
     assert len(report.inputs) == 1
@@ -136,3 +136,17 @@ def test_identical_inputs_are_read_once(tmp_path: Path) -> None:
 def test_non_manifest_json_is_rejected(tmp_path: Path, content: str) -> None:
     with pytest.raises(InputFormatError, match=r"m\.json"):
         load_manifest(write(tmp_path, "m.json", content))
+
+
+def test_the_streamed_manifest_is_the_whole_manifest(tmp_path: Path) -> None:
+    """Written run by run (each run's events parsed only while it is written), byte for byte the same."""
+    log = write(tmp_path, "w.log", LOG * 3)
+    findings = [item for item in read_worker_log(io.BytesIO(log.read_bytes()), str(log), ReaderOptions())]
+    whole, streamed = ManifestBuilder(), ManifestBuilder()
+    for finding in findings:
+        assert isinstance(finding, Finding)
+        whole.add(finding)
+        streamed.add(finding)
+    expected = manifest_json(whole.manifest([], "2026-06-18T10:00:00Z"))
+    assert "".join(streamed.json_pieces([], "2026-06-18T10:00:00Z")) == expected
+    assert len(json.loads(expected)["runs"]) > 1

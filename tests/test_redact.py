@@ -252,3 +252,13 @@ def test_key_value_secrets_among_many_key_markers_are_masked() -> None:
     body = "\n".join([KEY_MARK] * 200 + ["db_password = hunter2hunter2"])
     masked = mask(body)
     assert masked.count(KEY_MARK) == 200 and "hunter2" not in masked
+
+
+def test_case_sensitive_hints_gate_their_rule_on_the_text_as_written() -> None:
+    """Twilio keys start with uppercase SK/AC: the hint is checked as written, so `task_id` (which holds
+    "sk") does not send every worker excerpt through the rule, and a real key is still masked."""
+    key = "SK" + "0123456789abcdef" * 2
+    assert key not in redact.mask(f"twilio api key {key} here")
+    excerpt = '2026/06/10 17:43:44 event=runner_timeout task_id=run-4309-3 issue_id=issue-4309 msg="timeout"'
+    assert redact._PREFILTER.search(excerpt.lower()) is None and redact._EXACT_PREFILTER.search(excerpt) is None
+    assert redact.mask(excerpt) == excerpt

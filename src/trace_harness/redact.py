@@ -75,6 +75,8 @@ class Rule:
     # Lines that can hold a match are exactly those where this lowercase regex matches: long texts are then
     # scanned only there (a key=value pattern trying every word of a 64 KiB body costs ~1 ms).
     line_hint: re.Pattern[str] | None = None
+    # Hints tested on the text as it is, for case-sensitive patterns whose lowercase hint is in common words.
+    exact_hints: tuple[str, ...] = ()
 
     def substitute(self, text: str) -> str:
         if self.line_hint is not None and len(lowered := text.lower()) == len(text):  # İ lowers to two chars
@@ -116,10 +118,12 @@ def _rule(
     accept: Check | None = None,
     *,
     line_hint: str | None = None,
+    exact_hints: Iterable[str] = (),
 ) -> Rule:
     compiled = re.compile(pattern, re.IGNORECASE if marker == VALUE_MARK else 0)
     checked = accept or (lambda value: not _is_placeholder(value))
-    return Rule(name, compiled, tuple(hints), marker, checked, re.compile(line_hint) if line_hint else None)
+    lines = re.compile(line_hint) if line_hint else None
+    return Rule(name, compiled, tuple(hints), marker, checked, lines, tuple(exact_hints))
 
 
 _PEM_BEGIN_RE = re.compile(r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----")
@@ -205,7 +209,7 @@ _RULES: tuple[Rule, ...] = (
     ),
     _rule("telegram-bot", r"\b\d{8,10}:AA[0-9A-Za-z_-]{32,33}\b", [":aa"]),
     _rule("gitlab-runner-registration", r"\bGR1348941[A-Za-z0-9_-]{20,}", ["gr1348941"]),
-    _rule("twilio", r"\b(?:SK|AC)[a-f0-9]{32}\b", ["sk", "ac"]),
+    _rule("twilio", r"\b(?:SK|AC)[a-f0-9]{32}\b", [], exact_hints=["SK", "AC"]),  # "sk" is in every `task_id`
     _rule("artifactory", r"\b(?:AKCp[A-Za-z0-9]{69}|cmVmd[A-Za-z0-9]{59})\b", ["akcp", "cmvmd"]),
     _rule("discord-bot", r"\b[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}\b", ["."]),
     _rule("huggingface", r"\b(?:hf_[A-Za-z]{30,40}|api_org_[A-Za-z]{30,40})\b", ["hf_", "api_org_"]),
@@ -311,6 +315,7 @@ _RARE_HINTS = {hint for rule in _RULES for hint in rule.hints if hint not in _CO
 _PREFILTER = re.compile(
     "|".join(sorted(re.escape(hint) for hint in _RARE_HINTS if not any(o != hint and o in hint for o in _RARE_HINTS)))
 )
+_EXACT_PREFILTER = re.compile("|".join(sorted(re.escape(hint) for rule in _RULES for hint in rule.exact_hints)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,10 +326,13 @@ class Redactor:
     rules: tuple[Rule, ...] = _RULES
     # Every (hint, rule index): one flat loop of substring tests picks the rules a text can meet.
     hint_index: tuple[tuple[str, int], ...] = field(init=False, repr=False, compare=False)
+    exact_index: tuple[tuple[str, int], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         index = tuple((hint, number) for number, rule in enumerate(self.rules) for hint in rule.hints)
+        exact = tuple((hint, number) for number, rule in enumerate(self.rules) for hint in rule.exact_hints)
         object.__setattr__(self, "hint_index", index)
+        object.__setattr__(self, "exact_index", exact)
 
     @classmethod
     def from_patterns(cls, patterns: Sequence[str]) -> Redactor:
@@ -333,10 +341,11 @@ class Redactor:
     def mask(self, text: str) -> str:
         """Return ``text`` with credentials replaced by markers. Idempotent."""
         lowered = text.lower()
-        if self.rules is _RULES and _PREFILTER.search(lowered) is None:
-            text = _mask_clean(text, lowered)  # the usual case: one C-level search, no Python loop
+        if self.rules is _RULES and _PREFILTER.search(lowered) is None and _EXACT_PREFILTER.search(text) is None:
+            text = _mask_clean(text, lowered)  # the usual case: two C-level searches, no Python loop
         else:
             hinted = {index for hint, index in self.hint_index if hint in lowered}
+            hinted.update(index for hint, index in self.exact_index if hint in text)
             for index in sorted(hinted):  # table order, as the rules' patterns may overlap
                 text = self.rules[index].substitute(text)
         for pattern in self.extra:

@@ -8,7 +8,7 @@ Any other evidence (Actions logs, artifacts, JUnit, JSONL events, `--evidence`) 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,11 @@ from ..errors import UsageError
 from ..evidence import th_manifest
 from ..evidence.base import ReaderOptions
 from ..evidence.inputs import InputDigests
-from ..evidence.manifest import ManifestBuilder, manifest_json
+from ..evidence.manifest import ManifestBuilder
 from ..evidence.worker_log import read_worker_log
 from ..models import Finding
 from ..pipeline import WORKER_LOG, reader_for, utc_now
-from .report_cmd import TYPED_FLAGS, evidence_paths, write_text
+from .report_cmd import TYPED_FLAGS, evidence_paths, write_pieces, write_text
 
 
 def register(subparsers: Any) -> None:
@@ -49,13 +49,14 @@ def run(args: argparse.Namespace) -> int:
     if not readable:
         raise UsageError("at least one --worker-log or other evidence input is required")
     if set(readable) == {WORKER_LOG}:
-        write_text(args.json_out, _worker_manifest(readable[WORKER_LOG], options))
+        write_pieces(args.json_out, _worker_manifest(readable[WORKER_LOG], options))
     else:
         write_text(args.json_out, _findings_manifest(readable, options))
     return 0
 
 
-def _worker_manifest(paths: Sequence[Path], options: ReaderOptions) -> str:
+def _worker_manifest(paths: Sequence[Path], options: ReaderOptions) -> Iterator[str]:
+    """The aiops v2 manifest's JSON in pieces (one run at a time: it holds every run's kept events)."""
     builder = ManifestBuilder()
     with InputDigests([(WORKER_LOG, path) for path in paths]) as digests:
         for index, path in enumerate(paths):
@@ -65,7 +66,7 @@ def _worker_manifest(paths: Sequence[Path], options: ReaderOptions) -> str:
                         if isinstance(item, Finding):
                             builder.add(item)
         refs = digests.refs()
-    return manifest_json(builder.manifest(refs, utc_now()))
+    return builder.json_pieces(refs, utc_now())
 
 
 def _findings_manifest(paths: Mapping[str, Sequence[Path]], options: ReaderOptions) -> str:

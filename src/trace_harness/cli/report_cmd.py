@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,15 @@ def evidence_paths(args: argparse.Namespace) -> tuple[dict[str, list[Path]], lis
 
 def compact(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+def write_pieces(path: Path | None, pieces: Iterable[str]) -> None:
+    """``write_text`` of text made piece by piece, never joined in memory."""
+    if path is None:
+        sys.stdout.writelines(pieces)
+        return
+    with path.open("w", encoding="utf-8") as out:
+        out.writelines(pieces)
 
 
 def write_text(path: Path | None, text: str) -> None:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..bounds import MAX_CLUSTER_BYTES, MAX_RUN_EVIDENCE_BYTES, compact_json, encoded_bytes
+from ..bounds import MAX_CLUSTER_BYTES, MAX_RUN_EVIDENCE_BYTES, encoded_bytes
 from ..cluster import ClusterAccumulator, ClusterSeed, EvidenceKey, evidence_entry, evidence_key
 from ..errors import InputFormatError
 from ..models import AFFECTED_KEYS, Finding, InputRef
@@ -31,24 +31,24 @@ MAX_MANIFEST_READ_BYTES = 512 * 1024 * 1024  # a manifest is bounded per run; re
 
 
 class _RunGroup:
-    """One run's events (a bounded max-heap by key) and its per-class affected ids."""
+    """One run's events (a bounded max-heap by key, each kept as its JSON text only) and its per-class ids."""
 
     def __init__(self, run: str) -> None:
         self.run = run
         self.by_class: dict[str, tuple[set[str], ...]] = {}
-        self.heap: list[tuple[_Desc, int, dict[str, Any]]] = []
+        self.heap: list[tuple[_Desc, int]] = []
         self.used = 0
         self.events = 0
         self.cut: tuple[EvidenceKey, str] | None = None  # the smallest event ever evicted
 
     def add(self, key: EvidenceKey, entry: dict[str, Any]) -> None:
         """Keep the longest (key, text)-ordered prefix within 64 KiB, whatever the arrival order."""
-        text = compact_json(entry)
+        text = _compact(entry)  # the text is the event: a dict per kept event costs ~8x its JSON in memory
         order = (key, text)
         if self.cut is not None and order > self.cut:
             return
         size = len(text.encode())
-        heapq.heappush(self.heap, (_Desc(order), size, entry))
+        heapq.heappush(self.heap, (_Desc(order), size))
         self.used += size
         while self.used > MAX_RUN_EVIDENCE_BYTES and self.heap:
             evicted = heapq.heappop(self.heap)
@@ -95,17 +95,32 @@ class ManifestBuilder:
         return masked
 
     def manifest(self, inputs: Iterable[InputRef], generated_at: str) -> dict[str, Any]:
+        """The whole manifest as one dict (every kept event at once: for small inputs and tests)."""
+        runs = [_finish_run(self._runs[run]) for run in sorted(self._runs)]
+        return {**self._head(inputs, generated_at), "runs": runs}
+
+    def json_pieces(self, inputs: Iterable[InputRef], generated_at: str) -> Iterator[str]:
+        """``manifest_json(self.manifest(…))`` in pieces, one run at a time, so a large manifest is written
+        without ever holding its parsed events at once; each run is released once written."""
+        head = manifest_json({**self._head(inputs, generated_at), "runs": []})
+        yield head[: -len("[]}\n")] + "["
+        for index, run in enumerate(sorted(self._runs)):
+            yield ("," if index else "") + _compact(_finish_run(self._runs.pop(run)))
+        yield "]}\n"
+
+    @staticmethod
+    def _head(inputs: Iterable[InputRef], generated_at: str) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA,
             "generated_at": generated_at,
             "bounds": {"max_run_evidence_bytes": MAX_RUN_EVIDENCE_BYTES, "max_cluster_bytes": MAX_CLUSTER_BYTES},
             "inputs": [ref.model_dump(mode="json") for ref in inputs],
-            "runs": [_finish_run(self._runs[run]) for run in sorted(self._runs)],
         }
 
 
 def _finish_run(group: _RunGroup) -> dict[str, Any]:
-    events = [entry for _, _, entry in sorted(group.heap, key=lambda item: item[0].key)]
+    kept = sorted(group.heap, key=lambda item: item[0].key)
+    events = [json.loads(item[0].key[1]) for item in kept]
     by_class = {
         cluster: {name: sorted(ids[index]) for index, name in enumerate(AFFECTED_KEYS)}
         for cluster, ids in sorted(group.by_class.items())
@@ -116,6 +131,14 @@ def _finish_run(group: _RunGroup) -> dict[str, Any]:
     if not run["dropped_events"]:
         run.pop("dropped_events")
     return run
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # one encoder: dumps builds one per call
+
+
+def _compact(value: Any) -> str:
+    """Compact JSON in the fields' written order (what the manifest holds, byte for byte)."""
+    return _COMPACT.encode(value)
 
 
 def _fit_run(run: dict[str, Any]) -> None:
@@ -156,7 +179,7 @@ def _set_kept(affected: dict[str, Any], name: str, values: list[str], keep: int)
 
 def manifest_json(manifest: dict[str, Any]) -> str:
     """Compact JSON in the field order written (``bounds.compact_json`` would sort the keys)."""
-    return json.dumps(manifest, separators=(",", ":"), ensure_ascii=False) + "\n"
+    return _compact(manifest) + "\n"
 
 
 def load_manifest(path: Path) -> dict[str, Any]:

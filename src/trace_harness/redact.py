@@ -22,6 +22,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+import re2
+
 TOKEN_MARK = "[redacted-token]"
 KEY_MARK = "[redacted-private-key]"
 VALUE_MARK = "[redacted]"
@@ -311,11 +313,12 @@ _RULES: tuple[Rule, ...] = (
 _COMMON_HINTS = frozenset(hint for rule in _RULES for hint in rule.hints if len(hint) == 1)
 _COMMON_HINT_RULES = tuple(rule for rule in _RULES if set(rule.hints) & _COMMON_HINTS)
 _RARE_HINTS = {hint for rule in _RULES for hint in rule.hints if hint not in _COMMON_HINTS}
-# A hint containing a shorter hint adds nothing to "does any hint occur", so only the shortest stay.
-_PREFILTER = re.compile(
-    "|".join(sorted(re.escape(hint) for hint in _RARE_HINTS if not any(o != hint and o in hint for o in _RARE_HINTS)))
+# A hint containing a shorter hint adds nothing to "does any hint occur", so only the shortest stay. RE2 (a
+# DFA) searches this alternation of ~100 literals ~40x faster than `re`, which tries each one at each offset.
+_PREFILTER = re2.compile(
+    "|".join(sorted(re2.escape(hint) for hint in _RARE_HINTS if not any(o != hint and o in hint for o in _RARE_HINTS)))
 )
-_EXACT_PREFILTER = re.compile("|".join(sorted(re.escape(hint) for rule in _RULES for hint in rule.exact_hints)))
+_EXACT_PREFILTER = re2.compile("|".join(sorted(re2.escape(hint) for rule in _RULES for hint in rule.exact_hints)))
 
 
 @dataclass(frozen=True, slots=True)

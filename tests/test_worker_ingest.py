@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import pickle
 import subprocess
 import sys
 from collections import Counter
@@ -225,3 +226,35 @@ def test_twin_lines_are_each_numbered(tmp_path: Path) -> None:
     assert bulk == generic
     refs = [entry.ref for cluster in bulk for entry in cluster.evidence]
     assert len(refs) == len(set(refs)) > 50
+
+
+shared_record = st.tuples(
+    st.sampled_from([*KINDS, '"runner_timeout"', '"malformed"']),  # a quoted kind is another shape
+    st.sampled_from(["2026/06/10 00:00:01", "2026/06/11 09:30:00"]),
+    st.sampled_from([" ", "\t"]),
+    st.one_of(
+        st.sampled_from(CANONICAL_HEADS),
+        st.lists(st.sampled_from(["task_id=run-1", "issue_id=issue-2", "event=malformed", "session_id=s-3",
+                                  "issue_identifier=GH-4"]), max_size=4, unique=True),  # a second event field
+    ),
+    st.sampled_from(MESSAGES),
+    st.sampled_from(PAYLOADS),
+    st.sampled_from(["\n", "\r\n", "\n  continuation event=runner_timeout issue_id=fake\n"]),
+)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(shared_record, max_size=25), st.sets(st.sampled_from(worker_log.FAILURE_KINDS)))
+def test_two_kind_shares_fold_what_one_scan_folds(records: list[tuple[str, ...]], main_kinds: set[str]) -> None:
+    """Each record goes to the share owning the kind its start names (even when the parser files it under
+    another class), so the two shares merged are the one-process scan."""
+    data = render_records(records)  # type: ignore[arg-type]
+    options, mine = ReaderOptions(), frozenset(main_kinds)
+    one, main, helper = ClusterAccumulator(), ClusterAccumulator(), ClusterAccumulator()
+    worker_scan.fold_worker_log(io.BytesIO(data), "w.log", options, one)
+    worker_scan.fold_worker_log(io.BytesIO(data), "w.log", options, main, kinds=mine)
+    worker_scan.fold_worker_log(
+        io.BytesIO(data), "w.log", options, helper, kinds=frozenset(worker_log.FAILURE_KINDS) - mine
+    )
+    main.merge(pickle.loads(pickle.dumps(helper.state())))
+    assert main.clusters() == one.clusters()

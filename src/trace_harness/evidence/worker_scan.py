@@ -1,11 +1,12 @@
 """Bulk ingest of a worker log straight into a ``ClusterAccumulator``: the hot path of `report --worker-log`.
 
 It folds exactly the findings ``worker_log.read_worker_log`` yields, without building a Finding per record.
-A *canonical* record head (the worker's field order, printable-ASCII values without quotes, `=` or spaces,
-a plain `msg`, no id-bearing payload scalar) is folded from one regex match; its evidence entry is built by
-the general parser only when its key can still enter the cluster's evidence heap. Any other failure record
-goes through the general parser whole, so the clusters are identical whichever path a record takes.
-A large file is scanned as two line-aligned halves, the second in a forked process (both cores).
+With UTC stamps (the default) chunks go to the batch path (``worker_batch``), which hands any record it does
+not fold itself to ``_Scan.chunk``, the record-by-record scan used otherwise: a *canonical* record head (the
+worker's field order, printable-ASCII values without quotes, `=` or spaces, a plain `msg`, no id-bearing
+payload scalar) is folded from one regex match, any other failure record goes through the general parser
+whole, so the clusters are identical whichever path a record takes. A large file is shared with a forked
+helper process (by event kinds or by halves: ``worker_split``), so both cores work.
 """
 
 from __future__ import annotations

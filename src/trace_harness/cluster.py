@@ -25,7 +25,6 @@ from .bounds import (
     truncate,
 )
 from .cluster_emit import AFFECTED_BUDGET as AFFECTED_BUDGET
-from .cluster_emit import evidence_entry as evidence_entry
 from .cluster_emit import mask_many as mask_many
 from .cluster_emit import masked_entries, masked_ids
 from .components import IdComponents

@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from .bounds import MAX_CLUSTER_BYTES, MAX_EVIDENCE_EXCERPT_BYTES, bounded_metadata, truncate
-from .models import AFFECTED_KEYS, EvidenceEntry, Finding
+from .models import AFFECTED_KEYS, EvidenceEntry
 from .redact import mask
 
 AFFECTED_BUDGET = MAX_CLUSTER_BYTES // 2  # ids may take half the cluster; evidence needs the rest
@@ -90,18 +90,3 @@ def mask_many(values: Sequence[str]) -> list[str]:
         else:  # a rule crossed or removed a separator: fall back to the exact per-value form
             masked.extend(mask(value) for value in batch)
     return masked
-
-
-def evidence_entry(finding: Finding, pairs: list[tuple[int, str]]) -> dict[str, Any]:
-    """The report's evidence entry of a finding: every text masked, the excerpt and metadata bounded."""
-    affected: dict[str, list[str]] = {}
-    for index, value in pairs:
-        affected.setdefault(AFFECTED_KEYS[index], []).append(value)
-    return {
-        "source": finding.source,
-        "ref": mask(finding.ref),
-        "kind": mask(finding.kind),
-        "excerpt": truncate(mask(finding.excerpt), MAX_EVIDENCE_EXCERPT_BYTES),
-        "metadata": bounded_metadata({name: mask(value) for name, value in finding.metadata.items()}),
-        "affected": affected,
-    }

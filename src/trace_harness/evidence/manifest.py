@@ -17,8 +17,16 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..bounds import MAX_CLUSTER_BYTES, MAX_RUN_EVIDENCE_BYTES, encoded_bytes
-from ..cluster import ClusterAccumulator, ClusterSeed, EvidenceKey, evidence_entry, evidence_key
+from ..bounds import (
+    MAX_CLUSTER_BYTES,
+    MAX_EVIDENCE_EXCERPT_BYTES,
+    MAX_RUN_EVIDENCE_BYTES,
+    bounded_metadata,
+    encoded_bytes,
+    truncate,
+)
+from ..cluster import ClusterAccumulator, ClusterSeed, EvidenceKey, evidence_key
+from ..cluster_emit import mask_many
 from ..errors import InputFormatError
 from ..models import AFFECTED_KEYS, Finding, InputRef
 from ..redact import mask
@@ -27,6 +35,7 @@ from .base import ReaderOptions
 from .worker_log import SOURCE, iso_converter
 
 SCHEMA = "trace-evidence-manifest/v2"
+_MASK_BATCH = 256  # findings masked together
 MAX_MANIFEST_READ_BYTES = 512 * 1024 * 1024  # a manifest is bounded per run; refuse absurd files outright
 
 
@@ -69,43 +78,66 @@ class _Desc:
 
 
 class ManifestBuilder:
-    """Streams worker findings into run groups; ``manifest()`` returns the finished JSON-ready dict."""
+    """Streams worker findings into run groups; ``manifest()`` returns the finished JSON-ready dict.
+    Findings are masked in batches (a few ``mask`` calls per few hundred findings)."""
 
     def __init__(self) -> None:
         self._runs: dict[str, _RunGroup] = {}
-        self._masked: dict[str, str] = {}
+        self._pending: list[Finding] = []
 
     def add(self, finding: Finding) -> None:
-        run_id = self._mask(finding.run or finding.issue or "unknown")
+        self._pending.append(finding)
+        if len(self._pending) >= _MASK_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        findings, self._pending = self._pending, []
+        texts: list[str] = []
+        for finding in findings:
+            texts.append((finding.run or finding.issue or "unknown").strip())
+            texts += [value.strip() for value in _id_values(finding) if value.strip()]
+            texts += [finding.ref, finding.kind, finding.excerpt, *finding.metadata.values()]
+        masked = iter(mask_many(texts))
+        for finding in findings:
+            self._add_masked(finding, masked)
+
+    def _add_masked(self, finding: Finding, masked: Iterator[str]) -> None:
+        """Fold one finding whose texts come masked, in ``_flush`` order, from ``masked``."""
+        run_id = next(masked)
         group = self._runs.setdefault(run_id, _RunGroup(run_id))
         group.events += 1
-        values = (finding.issue, finding.identifier, finding.pull_request, finding.run, finding.session)
-        pairs = [(index, self._mask(value)) for index, value in enumerate(values) if value.strip()]
+        pairs = [(index, next(masked)) for index, value in enumerate(_id_values(finding)) if value.strip()]
         ids = group.by_class.setdefault(finding.cluster_id, tuple(set() for _ in AFFECTED_KEYS))
+        affected: dict[str, list[str]] = {}
         for index, value in pairs:
             ids[index].add(value)
-        entry = evidence_entry(finding, pairs)
-        entry["class"] = finding.cluster_id
+            affected.setdefault(AFFECTED_KEYS[index], []).append(value)
+        ref, kind, excerpt = next(masked), next(masked), next(masked)
+        entry = {
+            "source": finding.source,
+            "ref": ref,
+            "kind": kind,
+            "excerpt": truncate(excerpt, MAX_EVIDENCE_EXCERPT_BYTES),
+            "metadata": bounded_metadata({name: next(masked) for name in finding.metadata}),
+            "affected": affected,
+            "class": finding.cluster_id,
+        }
         group.add(evidence_key(finding.timestamp, finding.ref), entry)
-
-    def _mask(self, value: str) -> str:
-        masked = self._masked.get(value)
-        if masked is None:
-            masked = self._masked[value] = mask(value.strip())
-        return masked
 
     def manifest(self, inputs: Iterable[InputRef], generated_at: str) -> dict[str, Any]:
         """The whole manifest as one dict (every kept event at once: for small inputs and tests)."""
+        self._flush()
         runs = [_finish_run(self._runs[run]) for run in sorted(self._runs)]
         return {**self._head(inputs, generated_at), "runs": runs}
 
     def json_pieces(self, inputs: Iterable[InputRef], generated_at: str) -> Iterator[str]:
         """``manifest_json(self.manifest(…))`` in pieces, one run at a time, so a large manifest is written
         without ever holding its parsed events at once; each run is released once written."""
+        self._flush()
         head = manifest_json({**self._head(inputs, generated_at), "runs": []})
         yield head[: -len("[]}\n")] + "["
         for index, run in enumerate(sorted(self._runs)):
-            yield ("," if index else "") + _compact(_finish_run(self._runs.pop(run)))
+            yield ("," if index else "") + _run_json(self._runs.pop(run))
         yield "]}\n"
 
     @staticmethod
@@ -118,14 +150,32 @@ class ManifestBuilder:
         }
 
 
-def _finish_run(group: _RunGroup) -> dict[str, Any]:
-    kept = sorted(group.heap, key=lambda item: item[0].key)
-    events = [json.loads(item[0].key[1]) for item in kept]
-    by_class = {
+def _run_json(group: _RunGroup) -> str:
+    """``_compact(_finish_run(group))``, assembled from the kept events' texts when the run fits its bound
+    as it is (the usual case: no event is parsed back); a run to trim takes ``_finish_run``."""
+    texts = [item[0].key[1] for item in sorted(group.heap, key=lambda item: item[0].key)]
+    dropped = group.events - len(texts)
+    head = f'{{"run":{_compact(group.run)},"affected_by_class":{_compact(_id_summary(group))},"events":['
+    text = head + ",".join(texts) + "]" + (f',"dropped_events":{dropped}' if dropped else "") + "}"
+    return text if len(text.encode()) <= MAX_CLUSTER_BYTES else _compact(_finish_run(group))
+
+
+def _id_summary(group: _RunGroup) -> dict[str, dict[str, list[str]]]:
+    return {
         cluster: {name: sorted(ids[index]) for index, name in enumerate(AFFECTED_KEYS)}
         for cluster, ids in sorted(group.by_class.items())
     }
-    run: dict[str, Any] = {"run": group.run, "affected_by_class": by_class, "events": events}
+
+
+def _id_values(finding: Finding) -> tuple[str, ...]:
+    """A finding's ids in ``AFFECTED_KEYS`` order."""
+    return (finding.issue, finding.identifier, finding.pull_request, finding.run, finding.session)
+
+
+def _finish_run(group: _RunGroup) -> dict[str, Any]:
+    kept = sorted(group.heap, key=lambda item: item[0].key)
+    events = [json.loads(item[0].key[1]) for item in kept]
+    run: dict[str, Any] = {"run": group.run, "affected_by_class": _id_summary(group), "events": events}
     run["dropped_events"] = group.events - len(events)
     _fit_run(run)
     if not run["dropped_events"]:

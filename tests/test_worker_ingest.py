@@ -258,3 +258,16 @@ def test_two_kind_shares_fold_what_one_scan_folds(records: list[tuple[str, ...]]
     )
     main.merge(pickle.loads(pickle.dumps(helper.state())))
     assert main.clusters() == one.clusters()
+
+
+def test_a_zoned_log_shared_by_kinds_gives_the_one_process_report(tmp_path: Path) -> None:
+    """Stamps in a configured zone take the record-by-record scan; the kinds filter holds there too."""
+    log = generated_log(tmp_path, 3000, 19)
+    config = Config.model_validate({"worker_log_tz": "Europe/Berlin"})
+    reports = []
+    for processes_from in (1 << 60, 0):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(worker_scan, "PARALLEL_MIN_BYTES", processes_from)
+            reports.append(report_json(collect_report({"worker_log": [log]}, config, generated_at="t")))
+    assert reports[0] == reports[1]
+    assert worker_split.plan(log, log.stat().st_size)[0].kinds is not None  # the two-process run was by kinds

@@ -47,10 +47,12 @@ class IdComponents:
         hub_table = self.label_of[0]
         new_hubs = set(hubs).difference(hub_table)
         hub_table.update(zip(map(intern, new_hubs), self._new_labels(len(new_hubs)), strict=True))
-        if None in map(hub_table.__getitem__, hubs):  # hubs known only from a summary join now
-            unjoined = {hub for hub in hubs if hub_table[hub] is None}
+        labels = list(map(hub_table.__getitem__, hubs))
+        if None in labels:  # hubs known only from a summary join now
+            unjoined = {hub for hub, label in zip(hubs, labels, strict=True) if label is None}
             hub_table.update(zip(unjoined, self._new_labels(len(unjoined)), strict=True))
-        hub_labels = cast(list[int], list(map(hub_table.__getitem__, hubs)))
+            labels = list(map(hub_table.__getitem__, hubs))
+        hub_labels = cast(list[int], labels)
         for index, column in spokes:
             self._join_spoke(self.label_of[index], column, hub_labels)
 

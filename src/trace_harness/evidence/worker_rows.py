@@ -24,6 +24,22 @@ from .worker_log import CLUSTER_BY_KIND, FAILURE_KINDS, PR_KEYS, RUNNER_FAILURE,
 _KINDS = "|".join(FAILURE_KINDS)
 _SAFE = r"([!#-<>-~]+)"  # printable ASCII except space, `"` and `=`: the general field scan reads it verbatim
 _GAP = r"[^\S\n]+"
+# The worker's own id fields, in its order (groups: task, issue, identifier, session), and a plain `msg` text:
+# the canonical head shared with the per-record scan's regex (``worker_scan._CANONICAL_RE``).
+CANONICAL_IDS = (
+    r" task_id="
+    + _SAFE
+    + r" issue_id="
+    + _SAFE
+    + r"(?: issue_identifier="
+    + _SAFE
+    + r")?(?: session_id="
+    + _SAFE
+    + r")?"
+)
+PLAIN_MSG = r"[ !#-\[\]-~]*"
+# A payload scalar that may supply an id sends its record to the per-record path (a superset on purpose).
+SUSPECT_SCALARS = "|".join(f"{key}:" for key in (*PR_KEYS, "_id", "issue_identifier"))
 
 
 def _row_pattern(kinds: str) -> str:
@@ -32,15 +48,11 @@ def _row_pattern(kinds: str) -> str:
     return (
         r"\n(?:(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d)(\.\d+)? event=("
         + kinds
-        + r") task_id="
-        + _SAFE
-        + r" issue_id="
-        + _SAFE
-        + r"(?: issue_identifier="
-        + _SAFE
-        + r")?(?: session_id="
-        + _SAFE
-        + r')? msg="([ !#-\[\]-~]*)"( payload=[^\n]*)?(?=\n|\Z)|'
+        + ")"
+        + CANONICAL_IDS
+        + ' msg="('
+        + PLAIN_MSG
+        + r')"( payload=[^\n]*)?(?=\n|\Z)|'
         + _any_failure_start(kinds)
         + ")"
     )
@@ -61,8 +73,7 @@ ROW_RE = row_re()
 # stamp, fraction, kind, task, issue, identifier, session, msg, payload
 Row = tuple[str, str, str, str, str, str, str, str, str]
 STAMP, KIND, TASK, ISSUE, IDENT, SESSION, MSG, PAYLOAD = (itemgetter(index) for index in (0, 2, 3, 4, 5, 6, 7, 8))
-# A payload scalar that may supply an id sends its record to the per-record scan (a superset on purpose).
-_SUSPECT_RE = re2.compile("|".join(f"{key}:" for key in (*PR_KEYS, "_id", "issue_identifier")).encode())
+_SUSPECT_RE = re2.compile(SUSPECT_SCALARS.encode())
 # The compact JSON of the smallest possible entry; a row's own texts add at least their lengths.
 _ENTRY_FLOOR = len(
     compact_json(

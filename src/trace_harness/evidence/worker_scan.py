@@ -31,7 +31,6 @@ from .worker_batch import BatchScan
 from .worker_log import (
     _FAILURE_START_RE,
     CLUSTER_BY_KIND,
-    PR_KEYS,
     RUNNER_FAILURE,
     SOURCE,
     _IsoConverter,
@@ -40,27 +39,16 @@ from .worker_log import (
     parse_record,
     scalar_payload,
 )
+from .worker_rows import CANONICAL_IDS, PLAIN_MSG, SUSPECT_SCALARS
 from .worker_split import Share
 
-_SAFE = r"([!#-<>-~]+)"  # printable ASCII except space, `"` and `=`: the general field scan reads it verbatim
 # On decoded text with ASCII classes, so it matches where the reader's bytes regex does. Groups 1-7 are the
 # record start's; then task, issue, identifier, session, and the payload marker.
 _CANONICAL_RE = re.compile(
-    _FAILURE_START_RE.pattern.decode()
-    + r"(?: task_id="
-    + _SAFE
-    + r" issue_id="
-    + _SAFE
-    + r"(?: issue_identifier="
-    + _SAFE
-    + r")?(?: session_id="
-    + _SAFE
-    + r')? msg="[ !#-\[\]-~]*"(?=( payload=)|$))?',
+    _FAILURE_START_RE.pattern.decode() + "(?:" + CANONICAL_IDS + ' msg="' + PLAIN_MSG + '"(?=( payload=)|$))?',
     re.MULTILINE | re.ASCII,
 )
-# Any text that could be a payload scalar supplying an id sends the record to the general parser. It is a
-# superset on purpose (`_id:` also matches inside other words): one literal-led search, no parsing.
-_ID_SCALAR_RE = re.compile("|".join(f"{key}:" for key in (*PR_KEYS, "_id", "issue_identifier")))
+_ID_SCALAR_RE = re.compile(SUSPECT_SCALARS)  # one literal-led search, no parsing
 _PAYLOAD = " payload="
 Pairs = list[tuple[int, str]]
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this a second process costs more than it saves

@@ -11,7 +11,7 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-.venv/.synced: $(UV) uv.lock pyproject.toml
+.venv/.synced: $(UV) uv.lock pyproject.toml hatch_build.py $(wildcard src/trace_harness/*.c src/trace_harness/*.h)
 	$(UV) sync --frozen --quiet --compile-bytecode
 	touch $@
 

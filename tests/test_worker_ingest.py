@@ -1,5 +1,6 @@
 """The worker-log bulk path (`evidence.worker_scan`): same clusters as the generic reader, byte-identical
-reports with one or two processes, and a golden report of a small generated log."""
+reports with one or two processes (or scan threads), and a golden report of a small generated log. Every
+test runs on the native scanner (where it is built) and on the pure-Python batch path."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from golden_files import assert_golden
 from trace_harness.cluster import ClusterAccumulator
 from trace_harness.config import Config
-from trace_harness.evidence import worker_log, worker_scan, worker_split
+from trace_harness.evidence import worker_log, worker_native, worker_scan, worker_split
 from trace_harness.evidence.base import ReaderOptions
 from trace_harness.evidence.worker_log import read_worker_log
 from trace_harness.models import Finding
@@ -47,6 +48,19 @@ CANONICAL_HEADS = [
     ["task_id=run-5", "issue_id=issue-2", "session_id=s-3"],
     ["task_id=run-1", "issue_id=issue-6", "issue_identifier=GH-6", "session_id=s-3"],
 ]
+
+
+SLOW_AND_PER_PATH = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]  # the path fixture is per test
+
+
+@pytest.fixture(autouse=True, params=["native", "python"])
+def scan_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The native scanner, or the pure-Python batch path it must agree with."""
+    if request.param == "native" and worker_native.NATIVE is None:
+        pytest.skip("the native scanner is not built here")
+    if request.param == "python":
+        monkeypatch.setattr(worker_native, "NATIVE", None)
+    return str(request.param)
 
 
 def generated_log(directory: Path, records: int, seed: int) -> Path:
@@ -160,7 +174,7 @@ def render_records(records: list[tuple[str, str, str, list[str], str, str, str]]
     return "".join(lines).encode()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW_AND_PER_PATH)
 @given(st.lists(record, max_size=25))
 def test_bulk_path_folds_what_the_generic_reader_yields(records: list[tuple[str, ...]]) -> None:
     generic, bulk = clusters_both_ways(render_records(records))  # type: ignore[arg-type]
@@ -243,7 +257,7 @@ shared_record = st.tuples(
 )  # fmt: skip
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW_AND_PER_PATH)
 @given(st.lists(shared_record, max_size=25), st.sets(st.sampled_from(worker_log.FAILURE_KINDS)))
 def test_two_kind_shares_fold_what_one_scan_folds(records: list[tuple[str, ...]], main_kinds: set[str]) -> None:
     """Each record goes to the share owning the kind its start names (even when the parser files it under

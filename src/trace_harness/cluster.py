@@ -282,6 +282,17 @@ class ClusterAccumulator:
         for row, hub in enumerate(hubs):  # ids known only from a manifest become listed: the exact per-finding path
             state.record([(0, hub), *((index, column[row]) for index, column in spokes if column[row])])
 
+    def fold_worker_components(
+        self, cluster_id: str, count: int, first: str, last: str, components: IdComponents
+    ) -> None:
+        """``fold_worker_rows`` of rows whose ids were joined elsewhere (the native scanner), merged like a
+        forked scan's state."""
+        state = _ClusterState(ClusterSeed.worker(cluster_id), _UNSEEN)
+        state.findings, state.components = count, components
+        self._observe_time(state, first)
+        self._observe_time(state, last)
+        self.merge({cluster_id: state})
+
     def offer_in_order(self, finding: Finding, key: EvidenceKey, pairs: list[tuple[int, str]]) -> bool:
         """Offer the entry of a finding already counted, in increasing key order per input; False once the
         cluster can keep no later entry (so the caller stops building them)."""

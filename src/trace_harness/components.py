@@ -28,6 +28,13 @@ class IdComponents:
         self.label_of: tuple[dict[str, int | None], ...] = tuple({} for _ in range(lists))
         self.parent: list[int] = []  # label -> a label of the same component; a root is its own parent
 
+    @classmethod
+    def from_tables(cls, tables: tuple[dict[str, int | None], ...], roots: list[int]) -> IdComponents:
+        """Components already found elsewhere (the native scanner): ``{id: root}`` per list, roots 0..n-1."""
+        components = cls(len(tables))
+        components.label_of, components.parent = tables, roots
+        return components
+
     def join(self, pairs: list[tuple[int, str]]) -> None:
         """Put the (distinct) ``(list index, id)`` pairs of one finding in one component."""
         label_of = self.label_of

@@ -60,6 +60,10 @@ class BatchScan:
         self.rows = row_re(kinds)  # the event kinds this process folds
         self.pending: dict[str, PendingEntries] = {}
 
+    def chunk_bytes(self, buffer: bytes, line_no: int) -> int:
+        """``chunk`` of a line-aligned chunk's bytes."""
+        return self.chunk(buffer.decode("utf-8", "replace"), line_no)
+
     def chunk(self, text: str, line_no: int) -> int:
         """Fold a decoded line-aligned chunk whose first line is ``line_no``; returns the line after it."""
         framed = "\n" + text if text.endswith("\n") else "\n" + text + "\n"  # every line sits between two \n

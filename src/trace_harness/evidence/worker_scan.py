@@ -25,7 +25,7 @@ from ..cluster import ClusterAccumulator, EvidenceKey, evidence_key
 from ..models import Finding
 from ..occurrences import OccurrenceKeeper, pairs_occurrence_key
 from ..taxonomy import WORKER_CLASSES
-from . import worker_split
+from . import worker_native, worker_split
 from .base import ReaderOptions, can_fork_helpers
 from .worker_batch import BatchScan
 from .worker_log import (
@@ -51,6 +51,7 @@ _CANONICAL_RE = re.compile(
 _ID_SCALAR_RE = re.compile(SUSPECT_SCALARS)  # one literal-led search, no parsing
 _PAYLOAD = " payload="
 Pairs = list[tuple[int, str]]
+Kinds = frozenset[str] | None
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this a second process costs more than it saves
 
 
@@ -64,19 +65,30 @@ def fold_worker_log(
     limit: int | None = None,
     keeper: OccurrenceKeeper | None = None,
     kinds: frozenset[str] | None = None,
+    split: frozenset[str] | None = None,
 ) -> None:
     """Fold every failure record from the stream's position (``limit`` bytes at most) into ``accumulator``,
     and offer each to ``keeper`` (the findings a run stores), if given; only records whose start names one
-    of ``kinds``, if given."""
+    of ``kinds``, if given. On the native path, a thread folds the ``split`` kinds, if given."""
     scan = _Scan(display_path, iso_converter(options.worker_log_tz), accumulator, keeper, kinds)
-    batch = BatchScan(display_path, accumulator, keeper, scan.chunk, scan.build, kinds) if scan.utc else None
-    fold = scan.chunk if batch is None else batch.chunk  # the batch path's stamps are UTC as written
+    batch = _batch(display_path, accumulator, keeper, scan, kinds, split) if scan.utc else None
     line_no = first_line
     for buffer in _line_aligned_chunks(stream, limit):
-        # Chunks end on line breaks, so decoding one whole equals decoding each of its lines.
-        line_no = fold(buffer.decode("utf-8", "replace"), line_no)
+        if batch is not None:  # the batch path's stamps are UTC as written
+            line_no = batch.chunk_bytes(buffer, line_no)
+        else:  # chunks end on line breaks, so decoding one whole equals decoding each of its lines
+            line_no = scan.chunk(buffer.decode("utf-8", "replace"), line_no)
     if batch is not None:
         batch.settle()
+
+
+def _batch(
+    path: str, accumulator: ClusterAccumulator, keeper: OccurrenceKeeper | None, scan: _Scan, kinds: Kinds, split: Kinds
+) -> BatchScan:
+    """The native batch scan where it was built, else the pure-Python one (its oracle in tests)."""
+    if worker_native.NATIVE is not None:
+        return worker_native.NativeBatchScan(path, accumulator, keeper, scan.chunk, scan.build, kinds, split)
+    return BatchScan(path, accumulator, keeper, scan.chunk, scan.build, kinds)
 
 
 class _Scan:
@@ -213,6 +225,10 @@ def fold_worker_log_file(
             fold_worker_log(stream, display_path, options, accumulator, keeper=keeper)
         return
     main, helper = worker_split.plan(path, size)
+    if worker_native.NATIVE is not None and helper.kinds is not None and _utc(options):
+        with path.open("rb") as stream:  # two threads, one per share of the kinds: no fork, no merge
+            fold_worker_log(stream, display_path, options, accumulator, keeper=keeper, split=helper.kinds)
+        return
     limit = None if keeper is None else keeper.limit
     context = multiprocessing.get_context("fork")
     with tempfile.TemporaryFile() as spool, ProcessPoolExecutor(1, mp_context=context) as pool:
@@ -232,6 +248,10 @@ def fold_worker_log_file(
                     cast(OccurrenceKeeper, keeper).keep(finding)
             else:
                 accumulator.merge({name: state})
+
+
+def _utc(options: ReaderOptions) -> bool:
+    return iso_converter(options.worker_log_tz).zone is None
 
 
 Spans = list[tuple[str | None, int, int]]  # (cluster id, or None for the kept findings; offset; length)

@@ -1,0 +1,671 @@
+/* Native scan of canonical worker records: the optional fast path of `report --worker-log`
+ * (`evidence/worker_native.py` drives it; the pure-Python `evidence/worker_batch.py` is its oracle).
+ *
+ * For each line of a line-aligned chunk it does what the batch path does with `worker_rows.ROW_RE`: a
+ * failure record start of a wanted kind is either canonical (`_worker_heads.h`) and folded here, or handed
+ * back as a "slow" line for the per-record Python scan. Folding a row counts it, widens its kind's first and
+ * last stamps, joins its ids (one hash table per affected list, shared by all kinds, with a union-find label
+ * per kind) and pends its evidence entry exactly as `worker_rows.PendingEntries` does: the earliest rows by
+ * (stamp, line) whose size floors fit the cluster bound. Rows the run's keeper may want come back as
+ * `worker_rows.Row` tuples. `take` hands a kind's state over as Python objects.
+ *
+ * Input is untrusted: the heads are matched within each line's bounds, and what is kept is copied.
+ */
+#include "_worker_heads.h"
+
+#include <stdint.h>
+
+#define LISTS 5 /* issues, issue_identifiers, pull_requests, runs, sessions: models.AFFECTED_KEYS */
+
+typedef struct {
+    uint64_t hash;
+    uint64_t off; /* into the scanner's arena */
+    uint32_t len; /* 0: an empty slot (ids are never empty) */
+    int32_t label[MAX_KINDS]; /* the id's label in each kind's union-find; -1: not in that cluster */
+    PyObject *str;            /* the interned str, made once when a kind is taken */
+} Slot;
+
+typedef struct {
+    Slot *slots;
+    size_t mask; /* capacity - 1; capacity is a power of two */
+    size_t used;
+} Table;
+
+typedef struct {
+    char stamp[STAMP_LEN];
+    long long line_no;
+    long long floor; /* worker_rows.floor of its row */
+    char *line;      /* a copy of the record's line */
+    Py_ssize_t len;
+} Entry;
+
+typedef struct {
+    long long count;
+    char first[STAMP_LEN], last[STAMP_LEN];
+    int32_t *parent; /* label -> a label of the same component; roots are their own parent */
+    size_t labels, capacity;
+    Entry *heap; /* pending entries, a max-heap by (stamp, line) */
+    size_t entries, heap_capacity;
+    long long pending_bytes; /* the sum of the pending entries' floors, plus one each */
+    int cut;                 /* whether an entry was ever cut: nothing at or after cut_key is pended */
+    Entry cut_key;
+} Cluster;
+
+typedef struct {
+    Py_ssize_t base;        /* worker_rows._ENTRY_FLOOR + len(path) + 1 */
+    Py_ssize_t punctuation; /* worker_rows._HEAD_PUNCTUATION */
+    Py_ssize_t excerpt;     /* worker_rows._EXCERPT_FLOOR */
+    long long bound;        /* bounds.MAX_CLUSTER_BYTES */
+} Floors;
+
+typedef struct {
+    PyObject_HEAD
+    int busy; /* scanning a chunk, without the GIL */
+    Kinds kinds;
+    PyObject *kind_names[MAX_KINDS]; /* str; kinds.name points into them */
+    int conditional; /* the kind that is a failure only when its msg says "runner failed" (-1: none) */
+    PyObject *suspect_bytes;
+    Suspects suspects;
+    Floors floors;
+    Table tables[LISTS];
+    Cluster cluster[MAX_KINDS];
+    char *arena;
+    size_t arena_used, arena_capacity;
+} Scanner;
+
+/* ---- ids: hash tables and union-find ---- */
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n, word;
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&word, s, 8);
+        h = (h ^ word) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    word = 0;
+    memcpy(&word, s, n);
+    h = (h ^ word) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+
+static int table_grow(Table *t)
+{
+    size_t capacity = t->slots ? (t->mask + 1) * 2 : 1024;
+    Slot *slots = PyMem_RawCalloc(capacity, sizeof(Slot));
+    if (!slots)
+        return -1;
+    for (size_t i = 0; t->slots && i <= t->mask; i++) {
+        if (t->slots[i].len == 0)
+            continue;
+        size_t at = t->slots[i].hash & (capacity - 1);
+        while (slots[at].len)
+            at = (at + 1) & (capacity - 1);
+        slots[at] = t->slots[i];
+    }
+    PyMem_RawFree(t->slots);
+    t->slots = slots;
+    t->mask = capacity - 1;
+    return 0;
+}
+
+static int arena_copy(Scanner *sc, Span text, uint64_t *off)
+{
+    if (sc->arena_used + (size_t)text.n > sc->arena_capacity) {
+        size_t capacity = sc->arena_capacity ? sc->arena_capacity : (1u << 16);
+        while (sc->arena_used + (size_t)text.n > capacity)
+            capacity *= 2;
+        char *arena = PyMem_RawRealloc(sc->arena, capacity);
+        if (!arena)
+            return -1;
+        sc->arena = arena;
+        sc->arena_capacity = capacity;
+    }
+    memcpy(sc->arena + sc->arena_used, text.p, (size_t)text.n);
+    *off = sc->arena_used;
+    sc->arena_used += (size_t)text.n;
+    return 0;
+}
+
+/* The id's slot, added (in no cluster yet) if new; NULL when out of memory. */
+static Slot *table_slot(Scanner *sc, Table *t, Span id)
+{
+    if ((!t->slots || (t->used + 1) * 10 > (t->mask + 1) * 7) && table_grow(t) < 0)
+        return NULL;
+    uint64_t hash = hash_bytes(id.p, (size_t)id.n);
+    size_t at = hash & t->mask;
+    for (;; at = (at + 1) & t->mask) {
+        Slot *slot = &t->slots[at];
+        if (slot->len == 0)
+            break;
+        if (slot->hash == hash && slot->len == (uint32_t)id.n &&
+            memcmp(sc->arena + slot->off, id.p, (size_t)id.n) == 0)
+            return slot;
+    }
+    Slot *slot = &t->slots[at];
+    if (arena_copy(sc, id, &slot->off) < 0)
+        return NULL;
+    slot->hash = hash;
+    slot->len = (uint32_t)id.n;
+    memset(slot->label, 0xff, sizeof(slot->label));
+    t->used++;
+    return slot;
+}
+
+static int32_t find(Cluster *c, int32_t label)
+{
+    while (c->parent[label] != label) {
+        c->parent[label] = c->parent[c->parent[label]]; /* path halving keeps later finds short */
+        label = c->parent[label];
+    }
+    return label;
+}
+
+static void unite(Cluster *c, int32_t first, int32_t second)
+{
+    int32_t a = find(c, first), b = find(c, second);
+    if (a != b)
+        c->parent[a > b ? a : b] = a < b ? a : b;
+}
+
+static int32_t new_label(Cluster *c)
+{
+    if (c->labels == c->capacity) {
+        size_t capacity = c->capacity ? c->capacity * 2 : 1024;
+        int32_t *parent = capacity > INT32_MAX ? NULL : PyMem_RawRealloc(c->parent, capacity * sizeof(int32_t));
+        if (!parent)
+            return -1;
+        c->parent = parent;
+        c->capacity = capacity;
+    }
+    c->parent[c->labels] = (int32_t)c->labels;
+    return (int32_t)c->labels++;
+}
+
+/* components.IdComponents.join of one row's (list, id) pairs; -1 when out of memory */
+static int join_ids(Scanner *sc, const Row *row)
+{
+    static const int lists[4] = {0, 1, 3, 4};
+    const Span *ids[4] = {&row->issue, &row->ident, &row->task, &row->session};
+    Cluster *c = &sc->cluster[row->kind];
+    Slot *slots[4];
+    int32_t target = -1;
+    for (int i = 0; i < 4; i++) {
+        slots[i] = NULL;
+        if (ids[i]->n == 0)
+            continue;
+        if (!(slots[i] = table_slot(sc, &sc->tables[lists[i]], *ids[i])))
+            return -1;
+        int32_t label = slots[i]->label[row->kind];
+        if (label >= 0 && target < 0)
+            target = label;
+        else if (label >= 0)
+            unite(c, target, label);
+    }
+    if (target < 0 && (target = new_label(c)) < 0)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        if (slots[i] && slots[i]->label[row->kind] < 0)
+            slots[i]->label[row->kind] = target;
+    }
+    return 0;
+}
+
+/* ---- pending evidence entries (worker_rows.PendingEntries) ---- */
+
+static int entry_after(const Entry *a, const Entry *b)
+{
+    int order = memcmp(a->stamp, b->stamp, STAMP_LEN);
+    return order > 0 || (order == 0 && a->line_no > b->line_no);
+}
+
+/* worker_rows.floor: a lower bound of the compact JSON size of the row's evidence entry */
+static long long entry_floor(const Floors *f, const Row *row, Py_ssize_t kind_len, long long line_no)
+{
+    Py_ssize_t digits = 1;
+    for (long long rest = line_no; rest >= 10 || rest <= -10; rest /= 10)
+        digits++;
+    digits += line_no < 0;
+    Py_ssize_t fields = row->stamp.n + kind_len + row->task.n + row->issue.n;
+    Py_ssize_t head = fields + row->msg.n + f->punctuation;
+    return f->base + digits + fields + (head < f->excerpt ? head : f->excerpt);
+}
+
+static void sift_up(Entry *heap, size_t at)
+{
+    while (at > 0 && entry_after(&heap[at], &heap[(at - 1) / 2])) {
+        Entry swap = heap[at];
+        heap[at] = heap[(at - 1) / 2];
+        heap[(at - 1) / 2] = swap;
+        at = (at - 1) / 2;
+    }
+}
+
+static void sift_down(Entry *heap, size_t n, size_t at)
+{
+    for (;;) {
+        size_t largest = at, left = 2 * at + 1, right = left + 1;
+        if (left < n && entry_after(&heap[left], &heap[largest]))
+            largest = left;
+        if (right < n && entry_after(&heap[right], &heap[largest]))
+            largest = right;
+        if (largest == at)
+            return;
+        Entry swap = heap[at];
+        heap[at] = heap[largest];
+        heap[largest] = swap;
+        at = largest;
+    }
+}
+
+/* Keep the longest key-ordered prefix whose floors fit; the first key ever cut closes the rest. */
+static int pend(Scanner *sc, const Row *row, long long line_no, Span line)
+{
+    Cluster *c = &sc->cluster[row->kind];
+    Entry entry = {.line_no = line_no, .len = line.n};
+    memcpy(entry.stamp, row->stamp.p, STAMP_LEN);
+    if (c->cut && !entry_after(&c->cut_key, &entry))
+        return 0;
+    if (c->entries == c->heap_capacity) {
+        size_t capacity = c->heap_capacity ? c->heap_capacity * 2 : 256;
+        Entry *heap = PyMem_RawRealloc(c->heap, capacity * sizeof(Entry));
+        if (!heap)
+            return -1;
+        c->heap = heap;
+        c->heap_capacity = capacity;
+    }
+    if (!(entry.line = PyMem_RawMalloc(line.n ? (size_t)line.n : 1)))
+        return -1;
+    memcpy(entry.line, line.p, (size_t)line.n);
+    entry.floor = entry_floor(&sc->floors, row, sc->kinds.len[row->kind], line_no);
+    c->heap[c->entries++] = entry;
+    sift_up(c->heap, c->entries - 1);
+    c->pending_bytes += entry.floor + 1;
+    while (c->pending_bytes > sc->floors.bound) {
+        Entry cut = c->heap[0];
+        c->heap[0] = c->heap[--c->entries];
+        sift_down(c->heap, c->entries, 0);
+        c->pending_bytes -= cut.floor + 1;
+        PyMem_RawFree(cut.line);
+        cut.line = NULL;
+        c->cut_key = cut;
+        c->cut = 1;
+    }
+    return 0;
+}
+
+/* ---- scanning ---- */
+
+static int fold(Scanner *sc, const Row *row, long long line_no, Span line)
+{
+    Cluster *c = &sc->cluster[row->kind];
+    if (c->count == 0 || memcmp(row->stamp.p, c->first, STAMP_LEN) < 0)
+        memcpy(c->first, row->stamp.p, STAMP_LEN);
+    if (c->count == 0 || memcmp(row->stamp.p, c->last, STAMP_LEN) > 0)
+        memcpy(c->last, row->stamp.p, STAMP_LEN);
+    c->count++;
+    return join_ids(sc, row) < 0 || pend(sc, row, line_no, line) < 0 ? -1 : 0;
+}
+
+/* Python's str order of an ASCII stamp against a UTF-8 bound (UTF-8 keeps code point order) */
+static int at_or_below(Span stamp, const char *bound, Py_ssize_t n)
+{
+    Py_ssize_t common = n < stamp.n ? n : stamp.n;
+    int order = memcmp(stamp.p, bound, (size_t)common);
+    return order < 0 || (order == 0 && stamp.n <= n);
+}
+
+typedef struct {
+    long long line_no;
+    Py_ssize_t start, stop; /* the line's bytes in the chunk */
+} Mark;
+
+typedef struct {
+    Mark *marks;
+    size_t n, capacity;
+} Marks;
+
+typedef struct {
+    const char *base;
+    const char *keep; /* the keeper's bound: rows at or below it come back */
+    Py_ssize_t keep_len;
+    Marks slow, rows;
+} Chunk;
+
+static int mark(Marks *m, long long line_no, Py_ssize_t start, Py_ssize_t stop)
+{
+    if (m->n == m->capacity) {
+        size_t capacity = m->capacity ? m->capacity * 2 : 64;
+        Mark *marks = PyMem_RawRealloc(m->marks, capacity * sizeof(Mark));
+        if (!marks)
+            return -1;
+        m->marks = marks;
+        m->capacity = capacity;
+    }
+    m->marks[m->n++] = (Mark){line_no, start, stop};
+    return 0;
+}
+
+/* One line: ignored, marked slow, or folded (and marked when the keeper may want it). No Python API:
+ * this runs without the GIL. */
+static int scan_line(Scanner *sc, Chunk *chunk, const char *line, const char *end, long long line_no)
+{
+    Row row;
+    if (end - line < STAMP_LEN || !is_digit(*line) || !failure_start(&sc->kinds, line, end))
+        return 0;
+    Py_ssize_t start = line - chunk->base, stop = end - chunk->base;
+    if (!canonical(&sc->kinds, line, end, &row) || odd(&sc->suspects, &row))
+        return mark(&chunk->slow, line_no, start, stop);
+    if (row.kind == sc->conditional && !says_failed(row.msg))
+        return 0;
+    if (fold(sc, &row, line_no, (Span){line, end - line}) < 0)
+        return -1;
+    return at_or_below(row.stamp, chunk->keep, chunk->keep_len) ? mark(&chunk->rows, line_no, start, stop) : 0;
+}
+
+static long long scan_lines(Scanner *sc, Chunk *chunk, const char *p, const char *end, long long line_no)
+{
+    while (p < end) {
+        const char *newline = memchr(p, '\n', (size_t)(end - p)), *stop = newline ? newline : end;
+        if (scan_line(sc, chunk, p, stop, line_no) < 0)
+            return -1;
+        line_no += newline != NULL;
+        p = newline ? newline + 1 : end;
+    }
+    return line_no;
+}
+
+static PyObject *ascii_str(Span s) { return PyUnicode_DecodeASCII(s.p, s.n, "strict"); }
+
+static PyObject *row_tuple(const Scanner *sc, const Row *row, long long line_no)
+{
+    PyObject *fields = Py_BuildValue(
+        "(NNONNNNNN)", ascii_str(row->stamp), ascii_str(row->fraction), sc->kind_names[row->kind],
+        ascii_str(row->task), ascii_str(row->issue), ascii_str(row->ident), ascii_str(row->session),
+        ascii_str(row->msg), PyUnicode_DecodeUTF8(row->payload.p, row->payload.n, "replace"));
+    return fields ? Py_BuildValue("(iLN)", row->kind, line_no, fields) : NULL;
+}
+
+static int append_new(PyObject *list, PyObject *item)
+{
+    if (!item)
+        return -1;
+    int status = PyList_Append(list, item);
+    Py_DECREF(item);
+    return status;
+}
+
+/* [(line, start, stop)] of the slow lines, or [(kind, line, Row)] of the marked rows (parsed again) */
+static PyObject *marked(const Scanner *sc, const Chunk *chunk, const Marks *m, int as_rows)
+{
+    PyObject *list = PyList_New(0);
+    for (size_t i = 0; list && i < m->n; i++) {
+        const Mark *at = &m->marks[i];
+        PyObject *item;
+        Row row;
+        if (!as_rows)
+            item = Py_BuildValue("(Lnn)", at->line_no, at->start, at->stop);
+        else if (canonical(&sc->kinds, chunk->base + at->start, chunk->base + at->stop, &row))
+            item = row_tuple(sc, &row, at->line_no);
+        else
+            item = PyErr_Format(PyExc_AssertionError, "line %lld: a marked row is canonical", at->line_no);
+        if (append_new(list, item) < 0)
+            Py_CLEAR(list);
+    }
+    return list;
+}
+
+static PyObject *Scanner_chunk(Scanner *sc, PyObject *args)
+{
+    Py_buffer buffer;
+    long long line_no, after;
+    Chunk chunk = {0};
+    if (!PyArg_ParseTuple(args, "y*Ly#:chunk", &buffer, &line_no, &chunk.keep, &chunk.keep_len))
+        return NULL;
+    if (sc->busy) {
+        PyBuffer_Release(&buffer);
+        return PyErr_Format(PyExc_RuntimeError, "a Scanner scans one chunk at a time");
+    }
+    sc->busy = 1;
+    chunk.base = buffer.buf;
+    Py_BEGIN_ALLOW_THREADS /* another scanner (other kinds) may scan the same chunk meanwhile */
+    after = scan_lines(sc, &chunk, chunk.base, chunk.base + buffer.len, line_no);
+    Py_END_ALLOW_THREADS
+    sc->busy = 0;
+    PyObject *slow = NULL, *rows = NULL, *result = NULL;
+    if (after < 0)
+        PyErr_NoMemory();
+    else if ((slow = marked(sc, &chunk, &chunk.slow, 0)) && (rows = marked(sc, &chunk, &chunk.rows, 1)))
+        result = Py_BuildValue("(LOO)", after, slow, rows);
+    Py_XDECREF(slow);
+    Py_XDECREF(rows);
+    PyMem_RawFree(chunk.slow.marks);
+    PyMem_RawFree(chunk.rows.marks);
+    PyBuffer_Release(&buffer);
+    return result;
+}
+
+/* ---- handing a kind over ---- */
+
+static void cluster_free(Cluster *c)
+{
+    for (size_t i = 0; i < c->entries; i++)
+        PyMem_RawFree(c->heap[i].line);
+    PyMem_RawFree(c->heap);
+    PyMem_RawFree(c->parent);
+    memset(c, 0, sizeof(*c));
+}
+
+static PyObject *slot_str(Scanner *sc, Slot *slot)
+{
+    if (!slot->str) {
+        slot->str = PyUnicode_DecodeASCII(sc->arena + slot->off, slot->len, "strict");
+        if (slot->str)
+            PyUnicode_InternInPlace(&slot->str); /* one string per id, whoever else holds it */
+    }
+    return slot->str;
+}
+
+/* {id: root} of one list for one kind, roots renumbered 0..n-1 (one int object each, appended to roots) */
+static PyObject *table_dict(Scanner *sc, int kind, Table *t, int32_t *renumbered, PyObject *roots)
+{
+    Cluster *c = &sc->cluster[kind];
+    PyObject *dict = PyDict_New();
+    for (size_t i = 0; dict && t->slots && i <= t->mask; i++) {
+        Slot *slot = &t->slots[i];
+        if (slot->len == 0 || slot->label[kind] < 0)
+            continue;
+        int32_t root = find(c, slot->label[kind]);
+        slot->label[kind] = -1; /* handed over */
+        if (renumbered[root] < 0) {
+            renumbered[root] = (int32_t)PyList_GET_SIZE(roots);
+            if (append_new(roots, PyLong_FromLong(renumbered[root])) < 0)
+                goto fail;
+        }
+        PyObject *key = slot_str(sc, slot);
+        if (!key || PyDict_SetItem(dict, key, PyList_GET_ITEM(roots, renumbered[root])) < 0)
+            goto fail;
+    }
+    return dict;
+fail:
+    Py_XDECREF(dict);
+    return NULL;
+}
+
+static int entry_order(const void *a, const void *b) { return entry_after(a, b) - entry_after(b, a); }
+
+/* The pending entries in key order: [(stamp, line number, line)] */
+static PyObject *pending_list(Cluster *c)
+{
+    qsort(c->heap, c->entries, sizeof(Entry), entry_order);
+    PyObject *list = PyList_New(0);
+    for (size_t i = 0; list && i < c->entries; i++) {
+        Entry *e = &c->heap[i];
+        PyObject *line = PyUnicode_DecodeUTF8(e->line, e->len, "replace");
+        if (append_new(list, line ? Py_BuildValue("(s#LN)", e->stamp, (Py_ssize_t)STAMP_LEN, e->line_no, line)
+                                  : NULL) < 0) {
+            Py_DECREF(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
+static PyObject *Scanner_take(Scanner *sc, PyObject *args)
+{
+    int kind;
+    if (!PyArg_ParseTuple(args, "i:take", &kind))
+        return NULL;
+    if (kind < 0 || kind >= sc->kinds.count)
+        return PyErr_Format(PyExc_IndexError, "no kind %d", kind);
+    Cluster *c = &sc->cluster[kind];
+    if (c->count == 0)
+        Py_RETURN_NONE;
+    int32_t *renumbered = PyMem_RawMalloc(c->labels * sizeof(int32_t));
+    PyObject *roots = PyList_New(0), *tables = PyTuple_New(LISTS), *pending = NULL, *result = NULL;
+    if (!renumbered || !roots || !tables) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memset(renumbered, 0xff, c->labels * sizeof(int32_t));
+    for (int i = 0; i < LISTS; i++) {
+        PyObject *dict = table_dict(sc, kind, &sc->tables[i], renumbered, roots);
+        if (!dict)
+            goto done;
+        PyTuple_SET_ITEM(tables, i, dict);
+    }
+    if ((pending = pending_list(c)))
+        result = Py_BuildValue("(Ls#s#OOO)", c->count, c->first, (Py_ssize_t)STAMP_LEN, c->last,
+                               (Py_ssize_t)STAMP_LEN, tables, roots, pending);
+    cluster_free(c);
+done:
+    PyMem_RawFree(renumbered);
+    Py_XDECREF(roots);
+    Py_XDECREF(tables);
+    Py_XDECREF(pending);
+    return result;
+}
+
+/* ---- the type ---- */
+
+static int init_kinds(Scanner *sc, PyObject *kinds, PyObject *wanted)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(kinds);
+    if (sc->kinds.count || n < 1 || n > MAX_KINDS || PyTuple_GET_SIZE(wanted) != n) {
+        PyErr_SetString(PyExc_ValueError, "Scanner: one wanted flag per kind, at most 8 kinds, once");
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *name = PyTuple_GET_ITEM(kinds, k);
+        if (!PyUnicode_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "Scanner: kinds must be str");
+            return -1;
+        }
+        if (!(sc->kinds.name[k] = PyUnicode_AsUTF8AndSize(name, &sc->kinds.len[k])))
+            return -1;
+        Py_INCREF(name);
+        sc->kind_names[k] = name;
+        sc->kinds.count = (int)k + 1;
+        if ((sc->kinds.wanted[k] = PyObject_IsTrue(PyTuple_GET_ITEM(wanted, k))) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int init_suspects(Scanner *sc, PyObject *suspects)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(suspects);
+    if (n > MAX_SUSPECTS) {
+        PyErr_SetString(PyExc_ValueError, "Scanner: at most 16 suspects");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *scalar = PyTuple_GET_ITEM(suspects, i);
+        Py_ssize_t len = PyBytes_Check(scalar) ? PyBytes_GET_SIZE(scalar) : 0;
+        if (len < 1 || PyBytes_AS_STRING(scalar)[len - 1] != ':') {
+            PyErr_SetString(PyExc_ValueError, "Scanner: each suspect is bytes ending in ':'");
+            return -1;
+        }
+        sc->suspects.text[i] = PyBytes_AS_STRING(scalar);
+        sc->suspects.len[i] = len;
+    }
+    Py_INCREF(suspects);
+    sc->suspect_bytes = suspects;
+    sc->suspects.count = (int)n;
+    return 0;
+}
+
+static int Scanner_init(Scanner *sc, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"kinds", "wanted", "conditional", "suspects", "floors", NULL};
+    PyObject *kinds, *wanted, *suspects;
+    Floors *f = &sc->floors;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!iO!(nnnL):Scanner", keywords, &PyTuple_Type, &kinds,
+                                     &PyTuple_Type, &wanted, &sc->conditional, &PyTuple_Type, &suspects,
+                                     &f->base, &f->punctuation, &f->excerpt, &f->bound))
+        return -1;
+    if (init_kinds(sc, kinds, wanted) < 0 || init_suspects(sc, suspects) < 0)
+        return -1;
+    if (sc->conditional < -1 || sc->conditional >= sc->kinds.count) {
+        PyErr_SetString(PyExc_ValueError, "Scanner: conditional is a kind index or -1");
+        return -1;
+    }
+    return 0;
+}
+
+static void Scanner_dealloc(Scanner *sc)
+{
+    for (int k = 0; k < MAX_KINDS; k++) {
+        cluster_free(&sc->cluster[k]);
+        Py_XDECREF(sc->kind_names[k]);
+    }
+    for (int i = 0; i < LISTS; i++) {
+        for (size_t at = 0; sc->tables[i].slots && at <= sc->tables[i].mask; at++)
+            Py_XDECREF(sc->tables[i].slots[at].str);
+        PyMem_RawFree(sc->tables[i].slots);
+    }
+    Py_XDECREF(sc->suspect_bytes);
+    PyMem_RawFree(sc->arena);
+    Py_TYPE(sc)->tp_free((PyObject *)sc);
+}
+
+static PyMethodDef Scanner_methods[] = {
+    {"chunk", (PyCFunction)Scanner_chunk, METH_VARARGS,
+     "chunk(buffer, first_line, keep) -> (next_line, slow, rows)\n\n"
+     "Fold the canonical failure records of a line-aligned chunk. `slow` lists (line, start, stop) of the\n"
+     "failure records the per-record scan must read; `rows` lists (kind, line, Row) of the folded rows\n"
+     "stamped at or below `keep` (UTF-8 bytes of a Go stamp: the keeper's bound)."},
+    {"take", (PyCFunction)Scanner_take, METH_VARARGS,
+     "take(kind) -> None | (count, first, last, tables, roots, pending)\n\n"
+     "A kind's folded state, handed over once: its first and last Go stamps, {id: root} per affected list,\n"
+     "the roots, and its pending evidence entries in key order as (stamp, line number, line)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ScannerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "trace_harness._worker_native.Scanner",
+    .tp_basicsize = sizeof(Scanner),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Scanner(kinds, wanted, conditional, suspects, floors): folds canonical worker records.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Scanner_init,
+    .tp_dealloc = (destructor)Scanner_dealloc,
+    .tp_methods = Scanner_methods,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_worker_native",
+    .m_doc = "Native scan of canonical worker records (optional; see evidence/worker_native.py).",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC PyInit__worker_native(void)
+{
+    if (PyType_Ready(&ScannerType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddObjectRef(m, "Scanner", (PyObject *)&ScannerType) < 0)
+        Py_CLEAR(m);
+    return m;
+}

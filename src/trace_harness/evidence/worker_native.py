@@ -1,0 +1,113 @@
+"""The batch path on the optional native scanner (``trace_harness._worker_native``, built from C when a
+compiler is at hand): the same folding as ``worker_batch.BatchScan``, with the per-record work in C.
+
+The scanner reads a chunk's bytes line by line. A canonical failure record (a row ``worker_rows.ROW_RE``
+yields, less the odd ones) is counted, stamped, joined into its kind's id components and pended as an
+evidence entry (``worker_rows.PendingEntries``'s rule) in C; every other failure record start comes back
+as a *slow* line for the per-record scan. Folded rows the run's keeper may still want come back as ``Row``
+tuples: every row until the keeper is full, very few after. When the input ends, each kind's state is taken
+over: its ids and components become an ``IdComponents``, merged like a forked helper's state, and its
+pending entries are built and offered in key order, as ``BatchScan.settle`` does.
+"""
+
+from __future__ import annotations
+
+import importlib
+from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
+from typing import Any
+
+from ..bounds import MAX_CLUSTER_BYTES
+from ..cluster import ClusterAccumulator
+from ..components import IdComponents
+from ..occurrences import OccurrenceKeeper
+from .worker_batch import BatchScan, Build, SlowScan
+from .worker_log import CLUSTER_BY_KIND, FAILURE_KINDS, RUNNER_FAILURE
+from .worker_rows import (
+    _ENTRY_FLOOR,
+    _EXCERPT_FLOOR,
+    _HEAD_PUNCTUATION,
+    SUSPECT_SCALARS,
+    PendingEntries,
+    Row,
+    go_stamp,
+    iso,
+    line_of,
+)
+
+_CONDITIONAL = FAILURE_KINDS.index("runner_end")  # a failure only when its msg says "runner failed"
+_CLUSTERS = tuple(CLUSTER_BY_KIND.get(kind, RUNNER_FAILURE) for kind in FAILURE_KINDS)
+_SUSPECTS = tuple(scalar.encode() for scalar in SUSPECT_SCALARS.split("|"))
+NativeRow = tuple[int, int, Row]  # kind index, line number, row
+
+
+def load() -> ModuleType | None:
+    """The compiled scanner, or None where it was not built (the pure-Python path then runs)."""
+    try:
+        return importlib.import_module("trace_harness._worker_native")
+    except ImportError:
+        return None
+
+
+NATIVE = load()
+
+
+class NativeBatchScan(BatchScan):
+    """``BatchScan`` whose chunks are scanned, folded and pended by the native scanner."""
+
+    def __init__(
+        self,
+        path: str,
+        accumulator: ClusterAccumulator,
+        keeper: OccurrenceKeeper | None,
+        slow: SlowScan,
+        build: Build,
+        kinds: frozenset[str] | None = None,
+        split: frozenset[str] | None = None,
+    ) -> None:
+        """``split``: kinds a second scanner folds in a thread, on the same chunks (the scan runs without
+        the GIL, so both cores work and no state needs merging)."""
+        super().__init__(path, accumulator, keeper, slow, build, kinds)
+        mine = (kinds if kinds is not None else frozenset(FAILURE_KINDS)) - (split or frozenset())
+        self.scanners = [self._scanner(mine)] + ([self._scanner(split)] if split else [])
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="worker-scan") if split else None
+
+    def _scanner(self, kinds: frozenset[str]) -> Any:
+        assert NATIVE is not None, "NativeBatchScan needs the compiled scanner"
+        wanted = tuple(kind in kinds for kind in FAILURE_KINDS)
+        floors = (_ENTRY_FLOOR + len(self.path) + 1, _HEAD_PUNCTUATION, _EXCERPT_FLOOR, MAX_CLUSTER_BYTES)
+        return NATIVE.Scanner(FAILURE_KINDS, wanted, _CONDITIONAL, _SUSPECTS, floors)
+
+    def chunk_bytes(self, buffer: bytes, line_no: int) -> int:
+        """Fold a line-aligned chunk whose first line is ``line_no``; returns the line after it."""
+        keep = (self._keeper_limit() or "").encode()
+        partner = self.pool.submit(self.scanners[1].chunk, buffer, line_no, keep) if self.pool else None
+        results = [self.scanners[0].chunk(buffer, line_no, keep)] + ([partner.result()] if partner else [])
+        for _, slow, rows in results:
+            for number, start, stop in slow:
+                self.slow(buffer[start:stop].decode("utf-8", "replace") + "\n", number)
+            for kind, number, row in rows:  # the keeper's bound may close while they are offered
+                self._offer_to_keeper(_CLUSTERS[kind], row, number, line_of(row))
+        return int(results[0][0])
+
+    def settle(self) -> None:
+        """Take each kind's state over, then build its pending entries (``BatchScan.settle``)."""
+        if self.pool is not None:
+            self.pool.shutdown()
+        for scanner in self.scanners:
+            for index, cluster_id in enumerate(_CLUSTERS):
+                taken = scanner.take(index)
+                if taken is not None:
+                    count, first, last, tables, roots, pending = taken
+                    components = IdComponents.from_tables(tables, roots)
+                    self.accumulator.fold_worker_components(cluster_id, count, iso(first), iso(last), components)
+                    entries = self.pending.setdefault(cluster_id, PendingEntries())
+                    entries.entries = [[(stamp, number), 0, line] for stamp, number, line in pending]
+        super().settle()
+
+    def _keeper_limit(self) -> str | None:
+        """The Go stamp the keeper may want rows up to (U+FFFF: any row); None when there is no keeper."""
+        if self.keeper is None:
+            return None
+        kept = self.keeper.bound()
+        return "\uffff" if kept is None else go_stamp(kept[0])

@@ -203,7 +203,8 @@ static int odd(const Suspects *suspects, const Row *row)
             continue;
         for (int s = 0; s < suspects->count; s++) {
             Py_ssize_t n = suspects->len[s] - 1; /* without its ':' */
-            if (i >= n && memcmp(row->payload.p + i - n, suspects->text[s], (size_t)n) == 0)
+            if (i >= n && row->payload.p[i - 1] == suspects->text[s][n - 1] &&
+                memcmp(row->payload.p + i - n, suspects->text[s], (size_t)n) == 0)
                 return 1;
         }
     }

@@ -11,25 +11,9 @@
  *
  * Input is untrusted: the heads are matched within each line's bounds, and what is kept is copied.
  */
-#include "_worker_heads.h"
-
-#include <stdint.h>
+#include "_worker_ids.h"
 
 #define LISTS 5 /* issues, issue_identifiers, pull_requests, runs, sessions: models.AFFECTED_KEYS */
-
-typedef struct {
-    uint64_t hash;
-    uint64_t off; /* into the scanner's arena */
-    uint32_t len; /* 0: an empty slot (ids are never empty) */
-    int32_t label[MAX_KINDS]; /* the id's label in each kind's union-find; -1: not in that cluster */
-    PyObject *str;            /* the interned str, made once when a kind is taken */
-} Slot;
-
-typedef struct {
-    Slot *slots;
-    size_t mask; /* capacity - 1; capacity is a power of two */
-    size_t used;
-} Table;
 
 typedef struct {
     char stamp[STAMP_LEN];
@@ -42,8 +26,8 @@ typedef struct {
 typedef struct {
     long long count;
     char first[STAMP_LEN], last[STAMP_LEN];
-    int32_t *parent; /* label -> a label of the same component; roots are their own parent */
-    size_t labels, capacity;
+    Forest forest;
+    Py_ssize_t ids[LISTS]; /* how many ids each affected list holds */
     Entry *heap; /* pending entries, a max-heap by (stamp, line) */
     size_t entries, heap_capacity;
     long long pending_bytes; /* the sum of the pending entries' floors, plus one each */
@@ -67,146 +51,37 @@ typedef struct {
     PyObject *suspect_bytes;
     Suspects suspects;
     Floors floors;
-    Table tables[LISTS];
+    IdTable tables[LISTS];
     Cluster cluster[MAX_KINDS];
-    char *arena;
-    size_t arena_used, arena_capacity;
 } Scanner;
-
-/* ---- ids: hash tables and union-find ---- */
-
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n, word;
-    for (; n >= 8; s += 8, n -= 8) {
-        memcpy(&word, s, 8);
-        h = (h ^ word) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    word = 0;
-    memcpy(&word, s, n);
-    h = (h ^ word) * 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 29);
-}
-
-static int table_grow(Table *t)
-{
-    size_t capacity = t->slots ? (t->mask + 1) * 2 : 1024;
-    Slot *slots = PyMem_RawCalloc(capacity, sizeof(Slot));
-    if (!slots)
-        return -1;
-    for (size_t i = 0; t->slots && i <= t->mask; i++) {
-        if (t->slots[i].len == 0)
-            continue;
-        size_t at = t->slots[i].hash & (capacity - 1);
-        while (slots[at].len)
-            at = (at + 1) & (capacity - 1);
-        slots[at] = t->slots[i];
-    }
-    PyMem_RawFree(t->slots);
-    t->slots = slots;
-    t->mask = capacity - 1;
-    return 0;
-}
-
-static int arena_copy(Scanner *sc, Span text, uint64_t *off)
-{
-    if (sc->arena_used + (size_t)text.n > sc->arena_capacity) {
-        size_t capacity = sc->arena_capacity ? sc->arena_capacity : (1u << 16);
-        while (sc->arena_used + (size_t)text.n > capacity)
-            capacity *= 2;
-        char *arena = PyMem_RawRealloc(sc->arena, capacity);
-        if (!arena)
-            return -1;
-        sc->arena = arena;
-        sc->arena_capacity = capacity;
-    }
-    memcpy(sc->arena + sc->arena_used, text.p, (size_t)text.n);
-    *off = sc->arena_used;
-    sc->arena_used += (size_t)text.n;
-    return 0;
-}
-
-/* The id's slot, added (in no cluster yet) if new; NULL when out of memory. */
-static Slot *table_slot(Scanner *sc, Table *t, Span id)
-{
-    if ((!t->slots || (t->used + 1) * 10 > (t->mask + 1) * 7) && table_grow(t) < 0)
-        return NULL;
-    uint64_t hash = hash_bytes(id.p, (size_t)id.n);
-    size_t at = hash & t->mask;
-    for (;; at = (at + 1) & t->mask) {
-        Slot *slot = &t->slots[at];
-        if (slot->len == 0)
-            break;
-        if (slot->hash == hash && slot->len == (uint32_t)id.n &&
-            memcmp(sc->arena + slot->off, id.p, (size_t)id.n) == 0)
-            return slot;
-    }
-    Slot *slot = &t->slots[at];
-    if (arena_copy(sc, id, &slot->off) < 0)
-        return NULL;
-    slot->hash = hash;
-    slot->len = (uint32_t)id.n;
-    memset(slot->label, 0xff, sizeof(slot->label));
-    t->used++;
-    return slot;
-}
-
-static int32_t find(Cluster *c, int32_t label)
-{
-    while (c->parent[label] != label) {
-        c->parent[label] = c->parent[c->parent[label]]; /* path halving keeps later finds short */
-        label = c->parent[label];
-    }
-    return label;
-}
-
-static void unite(Cluster *c, int32_t first, int32_t second)
-{
-    int32_t a = find(c, first), b = find(c, second);
-    if (a != b)
-        c->parent[a > b ? a : b] = a < b ? a : b;
-}
-
-static int32_t new_label(Cluster *c)
-{
-    if (c->labels == c->capacity) {
-        size_t capacity = c->capacity ? c->capacity * 2 : 1024;
-        int32_t *parent = capacity > INT32_MAX ? NULL : PyMem_RawRealloc(c->parent, capacity * sizeof(int32_t));
-        if (!parent)
-            return -1;
-        c->parent = parent;
-        c->capacity = capacity;
-    }
-    c->parent[c->labels] = (int32_t)c->labels;
-    return (int32_t)c->labels++;
-}
 
 /* components.IdComponents.join of one row's (list, id) pairs; -1 when out of memory */
 static int join_ids(Scanner *sc, const Row *row)
 {
     static const int lists[4] = {0, 1, 3, 4};
     const Span *ids[4] = {&row->issue, &row->ident, &row->task, &row->session};
-    Cluster *c = &sc->cluster[row->kind];
-    Slot *slots[4];
-    int32_t target = -1;
+    Forest *forest = &sc->cluster[row->kind].forest;
+    int32_t *labels[4], target = -1;
     for (int i = 0; i < 4; i++) {
-        slots[i] = NULL;
+        labels[i] = NULL;
         if (ids[i]->n == 0)
             continue;
-        if (!(slots[i] = table_slot(sc, &sc->tables[lists[i]], *ids[i])))
+        Py_ssize_t index = ids_index(&sc->tables[lists[i]], *ids[i]);
+        if (index < 0)
             return -1;
-        int32_t label = slots[i]->label[row->kind];
-        if (label >= 0 && target < 0)
-            target = label;
-        else if (label >= 0)
-            unite(c, target, label);
+        labels[i] = ids_label(&sc->tables[lists[i]], index, row->kind);
+        if (*labels[i] >= 0 && target < 0)
+            target = *labels[i];
+        else if (*labels[i] >= 0)
+            forest_unite(forest, target, *labels[i]);
     }
-    if (target < 0 && (target = new_label(c)) < 0)
+    if (target < 0 && (target = forest_new_label(forest)) < 0)
         return -1;
     for (int i = 0; i < 4; i++) {
-        if (slots[i] && slots[i]->label[row->kind] < 0)
-            slots[i]->label[row->kind] = target;
+        if (labels[i] && *labels[i] < 0) {
+            *labels[i] = target;
+            sc->cluster[row->kind].ids[lists[i]]++;
+        }
     }
     return 0;
 }
@@ -452,37 +327,30 @@ static void cluster_free(Cluster *c)
     for (size_t i = 0; i < c->entries; i++)
         PyMem_RawFree(c->heap[i].line);
     PyMem_RawFree(c->heap);
-    PyMem_RawFree(c->parent);
+    PyMem_RawFree(c->forest.parent);
     memset(c, 0, sizeof(*c));
 }
 
-static PyObject *slot_str(Scanner *sc, Slot *slot)
-{
-    if (!slot->str) {
-        slot->str = PyUnicode_DecodeASCII(sc->arena + slot->off, slot->len, "strict");
-        if (slot->str)
-            PyUnicode_InternInPlace(&slot->str); /* one string per id, whoever else holds it */
-    }
-    return slot->str;
-}
-
 /* {id: root} of one list for one kind, roots renumbered 0..n-1 (one int object each, appended to roots) */
-static PyObject *table_dict(Scanner *sc, int kind, Table *t, int32_t *renumbered, PyObject *roots)
+static PyObject *table_dict(IdTable *t, Cluster *c, int kind, Py_ssize_t size, int32_t *renumbered, PyObject *roots)
 {
-    Cluster *c = &sc->cluster[kind];
-    PyObject *dict = PyDict_New();
-    for (size_t i = 0; dict && t->slots && i <= t->mask; i++) {
-        Slot *slot = &t->slots[i];
-        if (slot->len == 0 || slot->label[kind] < 0)
+#if PY_VERSION_HEX < 0x030D0000
+    PyObject *dict = _PyDict_NewPresized(size); /* no rehashing while it fills */
+#else
+    PyObject *dict = (void)size, PyDict_New();
+#endif
+    for (size_t index = 0; dict && index < t->count; index++) {
+        int32_t *label = ids_label(t, (Py_ssize_t)index, kind);
+        if (*label < 0)
             continue;
-        int32_t root = find(c, slot->label[kind]);
-        slot->label[kind] = -1; /* handed over */
+        int32_t root = forest_find(&c->forest, *label);
+        *label = -1; /* handed over */
         if (renumbered[root] < 0) {
             renumbered[root] = (int32_t)PyList_GET_SIZE(roots);
             if (append_new(roots, PyLong_FromLong(renumbered[root])) < 0)
                 goto fail;
         }
-        PyObject *key = slot_str(sc, slot);
+        PyObject *key = ids_str(t, (Py_ssize_t)index);
         if (!key || PyDict_SetItem(dict, key, PyList_GET_ITEM(roots, renumbered[root])) < 0)
             goto fail;
     }
@@ -521,15 +389,15 @@ static PyObject *Scanner_take(Scanner *sc, PyObject *args)
     Cluster *c = &sc->cluster[kind];
     if (c->count == 0)
         Py_RETURN_NONE;
-    int32_t *renumbered = PyMem_RawMalloc(c->labels * sizeof(int32_t));
+    int32_t *renumbered = PyMem_RawMalloc(c->forest.labels * sizeof(int32_t));
     PyObject *roots = PyList_New(0), *tables = PyTuple_New(LISTS), *pending = NULL, *result = NULL;
     if (!renumbered || !roots || !tables) {
         PyErr_NoMemory();
         goto done;
     }
-    memset(renumbered, 0xff, c->labels * sizeof(int32_t));
+    memset(renumbered, 0xff, c->forest.labels * sizeof(int32_t));
     for (int i = 0; i < LISTS; i++) {
-        PyObject *dict = table_dict(sc, kind, &sc->tables[i], renumbered, roots);
+        PyObject *dict = table_dict(&sc->tables[i], c, kind, c->ids[i], renumbered, roots);
         if (!dict)
             goto done;
         PyTuple_SET_ITEM(tables, i, dict);
@@ -582,8 +450,8 @@ static int init_suspects(Scanner *sc, PyObject *suspects)
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *scalar = PyTuple_GET_ITEM(suspects, i);
         Py_ssize_t len = PyBytes_Check(scalar) ? PyBytes_GET_SIZE(scalar) : 0;
-        if (len < 1 || PyBytes_AS_STRING(scalar)[len - 1] != ':') {
-            PyErr_SetString(PyExc_ValueError, "Scanner: each suspect is bytes ending in ':'");
+        if (len < 2 || PyBytes_AS_STRING(scalar)[len - 1] != ':') {
+            PyErr_SetString(PyExc_ValueError, "Scanner: each suspect is bytes ending in ':', after a name");
             return -1;
         }
         sc->suspects.text[i] = PyBytes_AS_STRING(scalar);
@@ -606,6 +474,8 @@ static int Scanner_init(Scanner *sc, PyObject *args, PyObject *kwargs)
         return -1;
     if (init_kinds(sc, kinds, wanted) < 0 || init_suspects(sc, suspects) < 0)
         return -1;
+    for (int i = 0; i < LISTS; i++)
+        sc->tables[i].kinds = sc->kinds.count;
     if (sc->conditional < -1 || sc->conditional >= sc->kinds.count) {
         PyErr_SetString(PyExc_ValueError, "Scanner: conditional is a kind index or -1");
         return -1;
@@ -619,13 +489,9 @@ static void Scanner_dealloc(Scanner *sc)
         cluster_free(&sc->cluster[k]);
         Py_XDECREF(sc->kind_names[k]);
     }
-    for (int i = 0; i < LISTS; i++) {
-        for (size_t at = 0; sc->tables[i].slots && at <= sc->tables[i].mask; at++)
-            Py_XDECREF(sc->tables[i].slots[at].str);
-        PyMem_RawFree(sc->tables[i].slots);
-    }
+    for (int i = 0; i < LISTS; i++)
+        ids_free(&sc->tables[i]);
     Py_XDECREF(sc->suspect_bytes);
-    PyMem_RawFree(sc->arena);
     Py_TYPE(sc)->tp_free((PyObject *)sc);
 }
 

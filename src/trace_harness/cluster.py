@@ -291,7 +291,10 @@ class ClusterAccumulator:
         state.findings, state.components = count, components
         self._observe_time(state, first)
         self._observe_time(state, last)
-        self.merge({cluster_id: state})
+        earlier = self._clusters.get(cluster_id)
+        self._clusters[cluster_id] = state
+        if earlier is not None:  # absorbing costs what the absorbed holds: the few findings folded here so far
+            state.absorb(earlier)
 
     def offer_in_order(self, finding: Finding, key: EvidenceKey, pairs: list[tuple[int, str]]) -> bool:
         """Offer the entry of a finding already counted, in increasing key order per input; False once the

@@ -84,10 +84,10 @@ class IdComponents:
     def absorb(self, other: IdComponents) -> None:
         """Fold in another instance's ids and components (e.g. from a forked scan); C-level per id."""
         other.flatten()
-        offset = len(self.parent)
-        roots = [root + offset for root in other.parent]
-        self.parent.extend(roots)  # their forest, flattened and shifted past our labels
         self.flatten()
+        offset = len(self.parent)
+        self.parent.extend(root + offset for root in other.parent)  # their flat forest, shifted past our labels
+        roots = self.parent[offset:]
         for mine, theirs in zip(self.label_of, other.label_of, strict=True):
             if None in theirs.values():  # ids they know only from a summary: join nothing, stay listed
                 for value in [value for value, label in theirs.items() if label is None]:
@@ -117,7 +117,9 @@ class IdComponents:
 
     def flatten(self) -> None:
         """Point every label straight at its root: finds become one lookup, and absorbing is C-level."""
-        self.parent = [self.find(label) for label in range(len(self.parent))]
+        parent = self.parent
+        if list(map(parent.__getitem__, parent)) != parent:  # a C-level test: most forests here are flat
+            self.parent = [self.find(label) for label in range(len(parent))]
 
     def find(self, label: int) -> int:
         parent = self.parent

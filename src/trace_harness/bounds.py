@@ -48,9 +48,17 @@ def encoded_bytes(value: Any) -> int:
     return byte_len(compact_json(value))
 
 
+def _escaped_bytes_at_most(mapping: dict[str, str]) -> int:
+    """An upper bound of ``encoded_bytes(mapping)``: an escape (`\\u0001`) is at most 6 bytes per byte."""
+    texts = "".join(mapping) + "".join(mapping.values())
+    return 2 + 6 * byte_len(texts) + 6 * len(mapping)
+
+
 def bounded_metadata(metadata: dict[str, str]) -> dict[str, str]:
     """Cap each value at 4 KiB, then shrink the longest values until the entry fits 16 KiB."""
     bounded = {key: truncate(value, MAX_METADATA_VALUE_BYTES) for key, value in metadata.items()}
+    if _escaped_bytes_at_most(bounded) <= MAX_METADATA_BYTES:  # the usual case: no need to encode it
+        return bounded
     while bounded and encoded_bytes(bounded) > MAX_METADATA_BYTES:
         key = max(bounded, key=lambda item: byte_len(bounded[item]))
         if not bounded[key]:

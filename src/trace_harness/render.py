@@ -128,23 +128,22 @@ def _first_fitting(render_at: Any) -> str:
     raise BoundsError(f"rendered body is {len(text)} characters even in compact form")
 
 
-def _proposal_text(
-    template: str, cluster: Cluster, report_ref: str, detail: DetailLevel, templates: Path | None
-) -> str:
-    context = _cluster_context(cluster, report_ref)
+def _proposal_text(template: str, context: dict[str, Any], detail: DetailLevel, templates: Path | None) -> str:
     name = "compact.md.j2" if detail.compact else template
     return _render(name, templates, detail=detail.model_dump(), **context)
 
 
 def render_issue(cluster: Cluster, report_ref: str, templates: Path | None = None) -> GitHubIssueProposal:
     """The `proposals.github_issue` of a cluster; the body never exceeds 65,536 characters."""
-    body = _first_fitting(lambda detail: _proposal_text("issue.md.j2", cluster, report_ref, detail, templates))
+    context = _cluster_context(cluster, report_ref)  # once: a cluster's dump is up to 256 KiB
+    body = _first_fitting(lambda detail: _proposal_text("issue.md.j2", context, detail, templates))
     return GitHubIssueProposal(title=issue_title(cluster), body=body)
 
 
 def render_draft_pr(cluster: Cluster, report_ref: str, templates: Path | None = None) -> DraftPRProposal:
     """The `proposals.draft_pr` of a cluster."""
-    plan = _first_fitting(lambda detail: _proposal_text("draft_pr_plan.md.j2", cluster, report_ref, detail, templates))
+    context = _cluster_context(cluster, report_ref)
+    plan = _first_fitting(lambda detail: _proposal_text("draft_pr_plan.md.j2", context, detail, templates))
     return DraftPRProposal(title=mask(f"fix(harness): address {cluster.id} trace cluster"), plan=plan)
 
 
@@ -165,18 +164,19 @@ def tracking_body(
 ) -> str:
     """The tracking issue body: marker first, the proposal, then the occurrence table (≤65,536 chars)."""
 
+    context = _cluster_context(cluster, report_ref)
+
     def at(detail: DetailLevel) -> str:
-        proposal = _proposal_text("issue.md.j2", cluster, report_ref, detail, templates)
         return _render(
             "tracking.md.j2",
             templates,
             marker=cluster_marker(cluster.id),
-            proposal_body=proposal,
+            proposal_body=_proposal_text("issue.md.j2", context, detail, templates),
             detail=detail.model_dump(),
             show_excerpts=show_excerpts,
             run_url=run_url,
             approve_label=state_label("approved", namespace),
-            **_cluster_context(cluster, report_ref),
+            **context,
         )
 
     return _first_fitting(at)

@@ -2,7 +2,7 @@
  * and one union-find forest per kind (components.IdComponents, in C).
  *
  * A table gives each distinct id a dense index; per index it keeps the id's text (in the table's arena),
- * its label in each kind's forest (-1: not in that cluster) and, once handed over, its interned str. A hash
+ * its label in each folded kind's forest (-1: not in that cluster) and, once handed over, its str. A hash
  * slot is 16 bytes (hash, index, text), so a lookup costs one cache line and one compare of the text, and
  * a take walks the dense arrays in the order the ids were first seen. Everything here but `ids_str` and `ids_free` runs without the GIL.
  */
@@ -24,7 +24,7 @@ typedef struct {
 } IdText;
 
 typedef struct {
-    int kinds;
+    int kinds; /* label columns: one per kind the scanner folds */
     Slot *slots;
     size_t mask; /* slot capacity - 1; the capacity is a power of two */
     IdText *texts;
@@ -108,15 +108,24 @@ static int ids_reserve(IdTable *t, Py_ssize_t text)
     return grow((void **)&t->arena, &t->arena_capacity, t->arena_used + (size_t)text, 1, 1 << 16);
 }
 
-/* The id's dense index, added (in no cluster yet) if new; -1 when out of memory. */
-static Py_ssize_t ids_index(IdTable *t, Span id)
+/* The id's dense index, or -1 when the table does not hold it. */
+static Py_ssize_t ids_find(const IdTable *t, Span id, uint32_t hash)
 {
-    uint32_t hash = (uint32_t)hash_bytes(id.p, (size_t)id.n);
     for (size_t at = hash & t->mask; t->slots && t->slots[at].index_plus_one; at = (at + 1) & t->mask) {
         const Slot *slot = &t->slots[at];
         if (slot->hash == hash && slot->len == (uint32_t)id.n && !memcmp(t->arena + slot->off, id.p, (size_t)id.n))
             return slot->index_plus_one - 1;
     }
+    return -1;
+}
+
+/* The id's dense index, added (in no cluster yet) if new; -1 when out of memory. */
+static Py_ssize_t ids_index(IdTable *t, Span id)
+{
+    uint32_t hash = (uint32_t)hash_bytes(id.p, (size_t)id.n);
+    Py_ssize_t found = ids_find(t, id, hash);
+    if (found >= 0)
+        return found;
     if (ids_reserve(t, id.n) < 0)
         return -1;
     size_t at = hash & t->mask, index = t->count++;
@@ -133,13 +142,19 @@ static Py_ssize_t ids_index(IdTable *t, Span id)
 
 static int32_t *ids_label(IdTable *t, Py_ssize_t index, int kind) { return &t->labels[index * t->kinds + kind]; }
 
-/* The id's interned str, made once (with the GIL); one string per id, whoever else holds it. */
-static PyObject *ids_str(IdTable *t, Py_ssize_t index)
+/* The id's str, made once (with the GIL), or the one the partner table (another scanner's) already made:
+ * one string per id in this process, whichever scanner hands it over first. */
+static PyObject *ids_str(IdTable *t, Py_ssize_t index, const IdTable *partner)
 {
     if (!t->strs[index]) {
-        t->strs[index] = PyUnicode_DecodeASCII(t->arena + t->texts[index].off, t->texts[index].len, "strict");
-        if (t->strs[index])
-            PyUnicode_InternInPlace(&t->strs[index]);
+        Span text = {t->arena + t->texts[index].off, t->texts[index].len};
+        Py_ssize_t theirs = partner ? ids_find(partner, text, (uint32_t)hash_bytes(text.p, (size_t)text.n)) : -1;
+        if (theirs >= 0 && partner->strs[theirs]) {
+            Py_INCREF(partner->strs[theirs]);
+            t->strs[index] = partner->strs[theirs];
+        } else {
+            t->strs[index] = PyUnicode_DecodeASCII(text.p, text.n, "strict");
+        }
     }
     return t->strs[index];
 }

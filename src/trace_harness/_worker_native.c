@@ -46,6 +46,7 @@ typedef struct {
     PyObject_HEAD
     int busy; /* scanning a chunk, without the GIL */
     Kinds kinds;
+    int column[MAX_KINDS];           /* a folded kind's label column in the id tables */
     PyObject *kind_names[MAX_KINDS]; /* str; kinds.name points into them */
     int conditional; /* the kind that is a failure only when its msg says "runner failed" (-1: none) */
     PyObject *suspect_bytes;
@@ -69,7 +70,7 @@ static int join_ids(Scanner *sc, const Row *row)
         Py_ssize_t index = ids_index(&sc->tables[lists[i]], *ids[i]);
         if (index < 0)
             return -1;
-        labels[i] = ids_label(&sc->tables[lists[i]], index, row->kind);
+        labels[i] = ids_label(&sc->tables[lists[i]], index, sc->column[row->kind]);
         if (*labels[i] >= 0 && target < 0)
             target = *labels[i];
         else if (*labels[i] >= 0)
@@ -332,7 +333,8 @@ static void cluster_free(Cluster *c)
 }
 
 /* {id: root} of one list for one kind, roots renumbered 0..n-1 (one int object each, appended to roots) */
-static PyObject *table_dict(IdTable *t, Cluster *c, int kind, Py_ssize_t size, int32_t *renumbered, PyObject *roots)
+static PyObject *table_dict(IdTable *t, const IdTable *partner, Cluster *c, int column, Py_ssize_t size,
+                            int32_t *renumbered, PyObject *roots)
 {
 #if PY_VERSION_HEX < 0x030D0000
     PyObject *dict = _PyDict_NewPresized(size); /* no rehashing while it fills */
@@ -340,7 +342,7 @@ static PyObject *table_dict(IdTable *t, Cluster *c, int kind, Py_ssize_t size, i
     PyObject *dict = (void)size, PyDict_New();
 #endif
     for (size_t index = 0; dict && index < t->count; index++) {
-        int32_t *label = ids_label(t, (Py_ssize_t)index, kind);
+        int32_t *label = ids_label(t, (Py_ssize_t)index, column);
         if (*label < 0)
             continue;
         int32_t root = forest_find(&c->forest, *label);
@@ -350,7 +352,7 @@ static PyObject *table_dict(IdTable *t, Cluster *c, int kind, Py_ssize_t size, i
             if (append_new(roots, PyLong_FromLong(renumbered[root])) < 0)
                 goto fail;
         }
-        PyObject *key = ids_str(t, (Py_ssize_t)index);
+        PyObject *key = ids_str(t, (Py_ssize_t)index, partner);
         if (!key || PyDict_SetItem(dict, key, PyList_GET_ITEM(roots, renumbered[root])) < 0)
             goto fail;
     }
@@ -379,13 +381,19 @@ static PyObject *pending_list(Cluster *c)
     return list;
 }
 
+static PyTypeObject ScannerType;
+
 static PyObject *Scanner_take(Scanner *sc, PyObject *args)
 {
     int kind;
-    if (!PyArg_ParseTuple(args, "i:take", &kind))
+    PyObject *partner = Py_None;
+    if (!PyArg_ParseTuple(args, "i|O:take", &kind, &partner))
         return NULL;
     if (kind < 0 || kind >= sc->kinds.count)
         return PyErr_Format(PyExc_IndexError, "no kind %d", kind);
+    if (partner != Py_None && !PyObject_TypeCheck(partner, &ScannerType))
+        return PyErr_Format(PyExc_TypeError, "take: the partner is a Scanner or None");
+    const IdTable *theirs = partner == Py_None ? NULL : ((Scanner *)partner)->tables;
     Cluster *c = &sc->cluster[kind];
     if (c->count == 0)
         Py_RETURN_NONE;
@@ -397,7 +405,8 @@ static PyObject *Scanner_take(Scanner *sc, PyObject *args)
     }
     memset(renumbered, 0xff, c->forest.labels * sizeof(int32_t));
     for (int i = 0; i < LISTS; i++) {
-        PyObject *dict = table_dict(&sc->tables[i], c, kind, c->ids[i], renumbered, roots);
+        PyObject *dict = table_dict(&sc->tables[i], theirs ? &theirs[i] : NULL, c, sc->column[kind], c->ids[i],
+                                    renumbered, roots);
         if (!dict)
             goto done;
         PyTuple_SET_ITEM(tables, i, dict);
@@ -414,11 +423,25 @@ done:
     return result;
 }
 
+static PyObject *Scanner_counts(Scanner *sc, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *counts = PyTuple_New(sc->kinds.count);
+    for (int k = 0; counts && k < sc->kinds.count; k++) {
+        PyObject *count = PyLong_FromLongLong(sc->cluster[k].count);
+        if (!count)
+            Py_CLEAR(counts);
+        else
+            PyTuple_SET_ITEM(counts, k, count);
+    }
+    return counts;
+}
+
 /* ---- the type ---- */
 
 static int init_kinds(Scanner *sc, PyObject *kinds, PyObject *wanted)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(kinds);
+    int columns = 0;
     if (sc->kinds.count || n < 1 || n > MAX_KINDS || PyTuple_GET_SIZE(wanted) != n) {
         PyErr_SetString(PyExc_ValueError, "Scanner: one wanted flag per kind, at most 8 kinds, once");
         return -1;
@@ -436,6 +459,8 @@ static int init_kinds(Scanner *sc, PyObject *kinds, PyObject *wanted)
         sc->kinds.count = (int)k + 1;
         if ((sc->kinds.wanted[k] = PyObject_IsTrue(PyTuple_GET_ITEM(wanted, k))) < 0)
             return -1;
+        sc->column[k] = columns;
+        columns += sc->kinds.wanted[k];
     }
     return 0;
 }
@@ -475,7 +500,7 @@ static int Scanner_init(Scanner *sc, PyObject *args, PyObject *kwargs)
     if (init_kinds(sc, kinds, wanted) < 0 || init_suspects(sc, suspects) < 0)
         return -1;
     for (int i = 0; i < LISTS; i++)
-        sc->tables[i].kinds = sc->kinds.count;
+        sc->tables[i].kinds = sc->column[sc->kinds.count - 1] + sc->kinds.wanted[sc->kinds.count - 1];
     if (sc->conditional < -1 || sc->conditional >= sc->kinds.count) {
         PyErr_SetString(PyExc_ValueError, "Scanner: conditional is a kind index or -1");
         return -1;
@@ -501,10 +526,13 @@ static PyMethodDef Scanner_methods[] = {
      "Fold the canonical failure records of a line-aligned chunk. `slow` lists (line, start, stop) of the\n"
      "failure records the per-record scan must read; `rows` lists (kind, line, Row) of the folded rows\n"
      "stamped at or below `keep` (UTF-8 bytes of a Go stamp: the keeper's bound)."},
+    {"counts", (PyCFunction)Scanner_counts, METH_NOARGS,
+     "counts() -> tuple of int\n\nHow many records each kind has folded and not yet handed over."},
     {"take", (PyCFunction)Scanner_take, METH_VARARGS,
-     "take(kind) -> None | (count, first, last, tables, roots, pending)\n\n"
+     "take(kind, partner=None) -> None | (count, first, last, tables, roots, pending)\n\n"
      "A kind's folded state, handed over once: its first and last Go stamps, {id: root} per affected list,\n"
-     "the roots, and its pending evidence entries in key order as (stamp, line number, line)."},
+     "the roots, and its pending evidence entries in key order as (stamp, line number, line). Id strings the\n"
+     "partner scanner already handed over are shared, not made again."},
     {NULL, NULL, 0, NULL},
 };
 

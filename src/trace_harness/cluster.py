@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,32 +25,16 @@ from .bounds import (
     truncate,
 )
 from .cluster_emit import AFFECTED_BUDGET as AFFECTED_BUDGET
+from .cluster_emit import cluster_texts, masked_entries, masked_ids
 from .cluster_emit import mask_many as mask_many
-from .cluster_emit import masked_entries, masked_ids
 from .components import IdComponents
 from .models import AFFECTED_KEYS, Affected, Cluster, Finding
 from .redact import mask
-from .taxonomy import CLASS_INFO, WORKER_CLASSES, FailureClass, Severity
+from .taxonomy import WORKER_CLASSES, FailureClass, Severity
 
 EVIDENCE_OMITTED_KEY = "evidence"
 MAX_EARLIER_IDS = 64  # per cluster: one per earlier fingerprint version, unless a version merged clusters
 RAW_EXCERPT_CAP = 64 * 1024  # raw excerpts are cut here before masking; emitted ones are cut to 4 KiB
-WORKER_SURFACE = "WORKFLOW.md, reviewer rubrics, skills, hooks, tests, CI, or docs"
-NEXT_ACTION = "issue, draft-PR, or advisory evaluator proposal"
-WORKER_CRITERIA = (
-    "Future runs cover this failure class with a reviewed harness surface or a documented no-op decision.",
-    "The change stays report-, agent- or workflow-owned and adds no worker-side gate or tracker writer.",
-)
-WORKER_REDACTION_NOTE = (
-    "Excerpts never reproduce a payload=map[...] region: Go's %v map rendering is unescaped and cannot be "
-    "parsed reliably. Only trusted scalars before the first opaque payload key are kept as metadata; "
-    "output_head, output_tail, error, arguments, arguments_raw, raw and params are opaque. Clone-URL userinfo "
-    "is removed (as workflow.MaskCloneURL does) and token-like values are replaced with [redacted-token]."
-)
-GENERIC_REDACTION_NOTE = (
-    "Excerpts are bounded windows around the root-cause line; credentials, tokens, clone-URL userinfo and "
-    "private key blocks are masked before anything is kept."
-)
 
 
 class AttributeTracker(Protocol):
@@ -210,6 +194,7 @@ class ClusterAccumulator:
 
     def __init__(self, tracker: AttributeTracker | None = None) -> None:
         self._clusters: dict[str, _ClusterState] = {}
+        self._deferred: dict[str, list[tuple[int, Callable[[], None]]]] = {}  # (findings, settle) per cluster
         self._tracker = tracker
 
     def add(self, finding: Finding, *, record_affected: bool = True) -> None:
@@ -307,8 +292,22 @@ class ClusterAccumulator:
         """The evidence half of ``add`` for a finding already counted by ``fold_worker``."""
         self._offer_evidence(self._clusters[finding.cluster_id], finding, key, pairs)
 
+    def defer(self, cluster_id: str, findings: int, settle: Callable[[], None]) -> None:
+        """Have ``settle`` fold a part of a cluster in (through this accumulator) only when the cluster is
+        finished or exported: a forked finisher then does that work on the other core."""
+        self._deferred.setdefault(cluster_id, []).append((findings, settle))
+
+    def finishing_weights(self) -> dict[str, int]:
+        """What finishing each cluster costs, roughly: its findings, up to about what its bound keeps."""
+        weights = {cluster_id: state.findings for cluster_id, state in self._clusters.items()}
+        for cluster_id, parts in self._deferred.items():
+            weights[cluster_id] = weights.get(cluster_id, 0) + sum(findings for findings, _ in parts)
+        return {cluster_id: min(weight, MAX_CLUSTER_BYTES // 256) for cluster_id, weight in weights.items()}
+
     def state(self) -> dict[str, _ClusterState]:
         """The raw per-cluster state (picklable), for ``merge`` into another accumulator."""
+        for cluster_id in list(self._deferred):
+            self._settle(cluster_id)
         return self._clusters
 
     def merge(self, states: Mapping[str, _ClusterState]) -> None:
@@ -320,8 +319,20 @@ class ClusterAccumulator:
             else:
                 mine.absorb(states[cluster_id])
 
+    def cluster_ids(self) -> list[str]:
+        return sorted(self._clusters.keys() | self._deferred.keys())
+
+    def finish(self, cluster_id: str) -> Cluster:
+        """One finished, redacted, bounded cluster; clusters finish independently (in any process)."""
+        self._settle(cluster_id)
+        return self._finish(self._clusters[cluster_id])
+
     def clusters(self) -> list[Cluster]:
-        return [self._finish(self._clusters[cluster_id]) for cluster_id in sorted(self._clusters)]
+        return [self.finish(cluster_id) for cluster_id in self.cluster_ids()]
+
+    def _settle(self, cluster_id: str) -> None:
+        for _, settle in self._deferred.pop(cluster_id, ()):
+            settle()
 
     def id_aliases(self) -> dict[str, str]:
         """`{earlier id: cluster id}`; an earlier id that a new version split goes to the smallest new id."""
@@ -410,7 +421,7 @@ class ClusterAccumulator:
             symptom_class=mask(seed.symptom_class),
             affected=affected,
             evidence=masked_entries([candidate.entry for candidate in kept]),
-            **cluster_texts(seed),
+            **cluster_texts(seed.cluster_id, seed.failure_class),
             failure_class=FailureClass.FLAKY_TEST if flaky else seed.failure_class,
             severity=state.severity,
             occurrences=occurrences,
@@ -454,21 +465,3 @@ def _seed_order(seed: ClusterSeed) -> tuple[str, ...]:
 def trimmed_id_count(omitted: Mapping[str, int]) -> int:
     """Ids dropped by a byte cap survive only as counts; the largest list count is the recurrence floor."""
     return max((int(omitted.get(name, 0)) for name in AFFECTED_KEYS), default=0)
-
-
-def cluster_texts(seed: ClusterSeed) -> dict[str, Any]:
-    """The v3 descriptive fields: worker clusters keep the aiops texts, others take their class's."""
-    if seed.cluster_id in WORKER_CLASSES:
-        return {
-            "suspected_harness_surface": WORKER_SURFACE,
-            "proposed_next_action": NEXT_ACTION,
-            "acceptance_criteria": WORKER_CRITERIA,
-            "redaction_note": WORKER_REDACTION_NOTE,
-        }
-    info = CLASS_INFO[seed.failure_class]
-    return {
-        "suspected_harness_surface": info.harness_surface,
-        "proposed_next_action": NEXT_ACTION,
-        "acceptance_criteria": info.acceptance_criteria,
-        "redaction_note": GENERIC_REDACTION_NOTE,
-    }

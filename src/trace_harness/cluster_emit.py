@@ -13,7 +13,24 @@ from typing import Any
 from .bounds import MAX_CLUSTER_BYTES, MAX_EVIDENCE_EXCERPT_BYTES, bounded_metadata, truncate
 from .models import AFFECTED_KEYS, EvidenceEntry
 from .redact import mask
+from .taxonomy import CLASS_INFO, WORKER_CLASSES, FailureClass
 
+WORKER_SURFACE = "WORKFLOW.md, reviewer rubrics, skills, hooks, tests, CI, or docs"
+NEXT_ACTION = "issue, draft-PR, or advisory evaluator proposal"
+WORKER_CRITERIA = (
+    "Future runs cover this failure class with a reviewed harness surface or a documented no-op decision.",
+    "The change stays report-, agent- or workflow-owned and adds no worker-side gate or tracker writer.",
+)
+WORKER_REDACTION_NOTE = (
+    "Excerpts never reproduce a payload=map[...] region: Go's %v map rendering is unescaped and cannot be "
+    "parsed reliably. Only trusted scalars before the first opaque payload key are kept as metadata; "
+    "output_head, output_tail, error, arguments, arguments_raw, raw and params are opaque. Clone-URL userinfo "
+    "is removed (as workflow.MaskCloneURL does) and token-like values are replaced with [redacted-token]."
+)
+GENERIC_REDACTION_NOTE = (
+    "Excerpts are bounded windows around the root-cause line; credentials, tokens, clone-URL userinfo and "
+    "private key blocks are masked before anything is kept."
+)
 AFFECTED_BUDGET = MAX_CLUSTER_BYTES // 2  # ids may take half the cluster; evidence needs the rest
 _MASK_BATCH = 2048
 
@@ -90,3 +107,21 @@ def mask_many(values: Sequence[str]) -> list[str]:
         else:  # a rule crossed or removed a separator: fall back to the exact per-value form
             masked.extend(mask(value) for value in batch)
     return masked
+
+
+def cluster_texts(cluster_id: str, failure_class: FailureClass) -> dict[str, Any]:
+    """The v3 descriptive fields: worker clusters keep the aiops texts, others take their class's."""
+    if cluster_id in WORKER_CLASSES:
+        return {
+            "suspected_harness_surface": WORKER_SURFACE,
+            "proposed_next_action": NEXT_ACTION,
+            "acceptance_criteria": WORKER_CRITERIA,
+            "redaction_note": WORKER_REDACTION_NOTE,
+        }
+    info = CLASS_INFO[failure_class]
+    return {
+        "suspected_harness_surface": info.harness_surface,
+        "proposed_next_action": NEXT_ACTION,
+        "acceptance_criteria": info.acceptance_criteria,
+        "redaction_note": GENERIC_REDACTION_NOTE,
+    }

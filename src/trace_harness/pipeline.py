@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,10 @@ from .evidence.base import Reader, ReaderOptions
 from .evidence.inputs import InputDigests
 from .evidence.worker_log import iso_converter, read_worker_log
 from .evidence.worker_scan import fold_worker_log_file
+from .finishing import finish_clusters
 from .models import EvidenceProblem, Finding, InputRef, Report, RunFacts, TestPass
 from .redact import mask
-from .report import build_report
+from .report import build_report, report_reference, with_proposals
 
 WORKER_LOG = "worker_log"
 EVIDENCE_MANIFEST = "evidence_manifest"
@@ -81,8 +83,9 @@ def collect_report(
     if stored is not None:  # recurrence across runs: the state store's manifests inside the window
         problems += _consume(stored(inputs), accumulator, tracker)
     prior = [result for path in prior_results for result in load_results(path)]
+    propose = partial(with_proposals, report_ref=report_reference(inputs), templates=templates or config.templates)
     return build_report(
-        accumulator.clusters(),
+        finish_clusters(accumulator, propose, sum(ref.bytes for ref in inputs)),
         inputs,
         id_aliases=accumulator.id_aliases(),
         generated_at=generated_at or utc_now(),

@@ -56,13 +56,15 @@ def build_report(
     templates: Path | None = None,
     fingerprint_version: int | None = None,
 ) -> Report:
-    """The report: clusters sorted by id, each with proposals and within its byte bound."""
+    """The report: clusters sorted by id, each with proposals (rendered here unless already) and within its
+    byte bound."""
     report_ref = report_reference(inputs)
     prior = evaluator.prior_positive(prior_results)
     finished: list[Cluster] = []
     escalations: list[dict[str, Any]] = []
     for cluster in sorted(clusters, key=lambda item: item.id):
-        cluster = with_proposals(cluster, report_ref, templates)
+        if cluster.proposals is None:
+            cluster = with_proposals(cluster, report_ref, templates)
         escalation = evaluator.recurrence_escalation(cluster, prior.get(cluster.id, []))
         if escalation is not None:
             cluster = evaluator.fit_escalation(cluster, escalation)

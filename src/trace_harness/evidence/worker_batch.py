@@ -73,13 +73,17 @@ class BatchScan:
         return line_no + text.count("\n")
 
     def settle(self) -> None:
-        """Build the pending entries in key order and offer them until the cluster's heap refuses one."""
+        """Build each cluster's pending entries (``offer_pending``)."""
         for cluster_id, pending in sorted(self.pending.items()):
-            for (stamp, line_no), _, line in pending.entries:
-                finding, key, found = self.build(cluster_id, stamp, line_no, line)
-                if not self.accumulator.offer_in_order(finding, key, found):
-                    break
+            self.offer_pending(cluster_id, pending.entries)
         self.pending.clear()
+
+    def offer_pending(self, cluster_id: str, entries: list[Pending]) -> None:
+        """Build pending entries in key order and offer them until the cluster's heap refuses one."""
+        for (stamp, line_no), _, line in entries:
+            finding, key, found = self.build(cluster_id, stamp, line_no, line)
+            if not self.accumulator.offer_in_order(finding, key, found):
+                break
 
     def _canonical(self, framed: str, line_no: int, rows: list[Row]) -> list[Row]:
         """The rows the batch folds, in line order; every other failure record is scanned on its own."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from types import ModuleType
 from typing import Any
 
@@ -28,7 +29,6 @@ from .worker_rows import (
     _EXCERPT_FLOOR,
     _HEAD_PUNCTUATION,
     SUSPECT_SCALARS,
-    PendingEntries,
     Row,
     go_stamp,
     iso,
@@ -71,6 +71,7 @@ class NativeBatchScan(BatchScan):
         mine = (kinds if kinds is not None else frozenset(FAILURE_KINDS)) - (split or frozenset())
         self.scanners = [self._scanner(mine)] + ([self._scanner(split)] if split else [])
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="worker-scan") if split else None
+        self.handed_over: list[Any] = []  # scanners that have handed a kind over
 
     def _scanner(self, kinds: frozenset[str]) -> Any:
         assert NATIVE is not None, "NativeBatchScan needs the compiled scanner"
@@ -91,19 +92,24 @@ class NativeBatchScan(BatchScan):
         return int(results[0][0])
 
     def settle(self) -> None:
-        """Take each kind's state over, then build its pending entries (``BatchScan.settle``)."""
+        """Defer each folded kind's hand-over to when its cluster is finished: then its ids become an
+        ``IdComponents`` merged like a forked helper's state, and its pending entries are built and offered
+        in key order (``BatchScan.offer_pending``), possibly in a forked finisher."""
         if self.pool is not None:
             self.pool.shutdown()
         for scanner in self.scanners:
-            for index, cluster_id in enumerate(_CLUSTERS):
-                taken = scanner.take(index)
-                if taken is not None:
-                    count, first, last, tables, roots, pending = taken
-                    components = IdComponents.from_tables(tables, roots)
-                    self.accumulator.fold_worker_components(cluster_id, count, iso(first), iso(last), components)
-                    entries = self.pending.setdefault(cluster_id, PendingEntries())
-                    entries.entries = [[(stamp, number), 0, line] for stamp, number, line in pending]
-        super().settle()
+            for index, count in enumerate(scanner.counts()):
+                if count:
+                    self.accumulator.defer(_CLUSTERS[index], count, partial(self._hand_over, scanner, index))
+
+    def _hand_over(self, scanner: Any, index: int) -> None:
+        partners = [other for other in self.scanners if other is not scanner and other in self.handed_over]
+        self.handed_over.append(scanner)  # its id strings can be shared from now on (in this process)
+        count, first, last, tables, roots, pending = scanner.take(index, partners[0] if partners else None)
+        cluster_id = _CLUSTERS[index]
+        components = IdComponents.from_tables(tables, roots)
+        self.accumulator.fold_worker_components(cluster_id, count, iso(first), iso(last), components)
+        self.offer_pending(cluster_id, [[(stamp, number), 0, line] for stamp, number, line in pending])
 
     def _keeper_limit(self) -> str | None:
         """The Go stamp the keeper may want rows up to (U+FFFF: any row); None when there is no keeper."""

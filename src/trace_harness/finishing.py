@@ -22,6 +22,7 @@ from .models import Cluster
 Post = Callable[[Cluster], Cluster]  # what follows finishing (rendering proposals), per cluster
 FORK_MIN_BYTES = 16 * 1024 * 1024  # of input: below this the helper costs more than it saves
 _HELPER_SHARE = 0.45  # of the clusters' findings: the helper also pickles what it finished
+_HELPER_FLOOR = 0.2  # a smaller share is not worth a fork
 
 _inherited: Callable[[], list[Cluster]] | None = None  # the helper's work, inherited through fork
 
@@ -36,14 +37,15 @@ def finish_clusters(accumulator: ClusterAccumulator, post: Post, input_bytes: in
 
 
 def helper_share(accumulator: ClusterAccumulator, ids: Sequence[str]) -> list[str]:
-    """The clusters the helper finishes: the largest first, while they stay within its share of the work."""
+    """The clusters the helper finishes: the largest first, while they stay within its share of the work
+    (none when that share is too small to be worth a fork)."""
     weights = accumulator.finishing_weights()
     budget, taken, theirs = _HELPER_SHARE * sum(weights.values()), 0, []
     for cluster_id in sorted(ids, key=lambda item: (-weights.get(item, 0), item)):
         if taken + weights.get(cluster_id, 0) <= budget:
             theirs.append(cluster_id)
             taken += weights.get(cluster_id, 0)
-    return theirs if len(theirs) < len(ids) else []
+    return theirs if _HELPER_FLOOR * sum(weights.values()) <= taken and len(theirs) < len(ids) else []
 
 
 def _finish_split(accumulator: ClusterAccumulator, post: Post, mine: list[str], theirs: list[str]) -> list[Cluster]:

@@ -119,10 +119,37 @@ static Py_ssize_t ids_find(const IdTable *t, Span id, uint32_t hash)
     return -1;
 }
 
-/* The id's dense index, added (in no cluster yet) if new; -1 when out of memory. */
-static Py_ssize_t ids_index(IdTable *t, Span id)
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(address) __builtin_prefetch(address)
+#else
+#define PREFETCH(address) ((void)(address))
+#endif
+
+static uint32_t ids_hash(Span id) { return (uint32_t)hash_bytes(id.p, (size_t)id.n); }
+
+/* Start loading the slot an id's probe begins at. */
+static void ids_prefetch_slot(const IdTable *t, uint32_t hash)
 {
-    uint32_t hash = (uint32_t)hash_bytes(id.p, (size_t)id.n);
+    if (t->slots)
+        PREFETCH(&t->slots[hash & t->mask]);
+}
+
+/* Start loading what a probe for the id compares and reads next: the text and labels of each slot on its
+ * probe chain that could be it (the slots are loaded by now). */
+static void ids_prefetch_entry(const IdTable *t, Span id, uint32_t hash)
+{
+    for (size_t at = hash & t->mask; t->slots && t->slots[at].index_plus_one; at = (at + 1) & t->mask) {
+        const Slot *slot = &t->slots[at];
+        if (slot->hash == hash && slot->len == (uint32_t)id.n) {
+            PREFETCH(t->arena + slot->off);
+            PREFETCH(&t->labels[(slot->index_plus_one - 1) * (size_t)t->kinds]);
+        }
+    }
+}
+
+/* The id's dense index, added (in no cluster yet) if new; -1 when out of memory. */
+static Py_ssize_t ids_index(IdTable *t, Span id, uint32_t hash)
+{
     Py_ssize_t found = ids_find(t, id, hash);
     if (found >= 0)
         return found;
@@ -148,7 +175,7 @@ static PyObject *ids_str(IdTable *t, Py_ssize_t index, const IdTable *partner)
 {
     if (!t->strs[index]) {
         Span text = {t->arena + t->texts[index].off, t->texts[index].len};
-        Py_ssize_t theirs = partner ? ids_find(partner, text, (uint32_t)hash_bytes(text.p, (size_t)text.n)) : -1;
+        Py_ssize_t theirs = partner ? ids_find(partner, text, ids_hash(text)) : -1;
         if (theirs >= 0 && partner->strs[theirs]) {
             Py_INCREF(partner->strs[theirs]);
             t->strs[index] = partner->strs[theirs];

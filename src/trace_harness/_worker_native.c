@@ -56,21 +56,37 @@ typedef struct {
     Cluster cluster[MAX_KINDS];
 } Scanner;
 
-/* components.IdComponents.join of one row's (list, id) pairs; -1 when out of memory */
-static int join_ids(Scanner *sc, const Row *row)
+static const int ID_LISTS[4] = {0, 1, 3, 4}; /* issue, identifier, task (a run), session */
+
+/* A canonical failure row waiting to be folded, with its ids' hashes. */
+typedef struct {
+    Row row;
+    long long line_no;
+    Span line;
+    uint32_t hash[4];
+} Foldable;
+
+static const Span *row_id(const Row *row, int i)
 {
-    static const int lists[4] = {0, 1, 3, 4};
     const Span *ids[4] = {&row->issue, &row->ident, &row->task, &row->session};
-    Forest *forest = &sc->cluster[row->kind].forest;
+    return ids[i];
+}
+
+/* components.IdComponents.join of one row's (list, id) pairs; -1 when out of memory */
+static int join_ids(Scanner *sc, const Foldable *f)
+{
+    Forest *forest = &sc->cluster[f->row.kind].forest;
+    int column = sc->column[f->row.kind];
     int32_t *labels[4], target = -1;
     for (int i = 0; i < 4; i++) {
         labels[i] = NULL;
-        if (ids[i]->n == 0)
+        if (row_id(&f->row, i)->n == 0)
             continue;
-        Py_ssize_t index = ids_index(&sc->tables[lists[i]], *ids[i]);
+        IdTable *table = &sc->tables[ID_LISTS[i]];
+        Py_ssize_t index = ids_index(table, *row_id(&f->row, i), f->hash[i]);
         if (index < 0)
             return -1;
-        labels[i] = ids_label(&sc->tables[lists[i]], index, sc->column[row->kind]);
+        labels[i] = ids_label(table, index, column);
         if (*labels[i] >= 0 && target < 0)
             target = *labels[i];
         else if (*labels[i] >= 0)
@@ -81,7 +97,7 @@ static int join_ids(Scanner *sc, const Row *row)
     for (int i = 0; i < 4; i++) {
         if (labels[i] && *labels[i] < 0) {
             *labels[i] = target;
-            sc->cluster[row->kind].ids[lists[i]]++;
+            sc->cluster[f->row.kind].ids[ID_LISTS[i]]++;
         }
     }
     return 0;
@@ -172,15 +188,16 @@ static int pend(Scanner *sc, const Row *row, long long line_no, Span line)
 
 /* ---- scanning ---- */
 
-static int fold(Scanner *sc, const Row *row, long long line_no, Span line)
+static int fold(Scanner *sc, const Foldable *f)
 {
+    const Row *row = &f->row;
     Cluster *c = &sc->cluster[row->kind];
     if (c->count == 0 || memcmp(row->stamp.p, c->first, STAMP_LEN) < 0)
         memcpy(c->first, row->stamp.p, STAMP_LEN);
     if (c->count == 0 || memcmp(row->stamp.p, c->last, STAMP_LEN) > 0)
         memcpy(c->last, row->stamp.p, STAMP_LEN);
     c->count++;
-    return join_ids(sc, row) < 0 || pend(sc, row, line_no, line) < 0 ? -1 : 0;
+    return join_ids(sc, f) < 0 || pend(sc, row, f->line_no, f->line) < 0 ? -1 : 0;
 }
 
 /* Python's str order of an ASCII stamp against a UTF-8 bound (UTF-8 keeps code point order) */
@@ -201,11 +218,15 @@ typedef struct {
     size_t n, capacity;
 } Marks;
 
+#define FOLD_BATCH 16 /* rows whose id slots are loaded together, before any is folded */
+
 typedef struct {
     const char *base;
     const char *keep; /* the keeper's bound: rows at or below it come back */
     Py_ssize_t keep_len;
     Marks slow, rows;
+    Foldable batch[FOLD_BATCH];
+    int batched;
 } Chunk;
 
 static int mark(Marks *m, long long line_no, Py_ssize_t start, Py_ssize_t stop)
@@ -222,21 +243,49 @@ static int mark(Marks *m, long long line_no, Py_ssize_t start, Py_ssize_t stop)
     return 0;
 }
 
-/* One line: ignored, marked slow, or folded (and marked when the keeper may want it). No Python API:
- * this runs without the GIL. */
+/* Fold the batched rows in line order. Their id lookups miss the cache (the tables are megabytes), so the
+ * slots of all of them are loaded first, then what those slots point at, and only then is anything folded. */
+static int fold_batch(Scanner *sc, Chunk *chunk)
+{
+    for (int b = 0; b < chunk->batched; b++) {
+        for (int i = 0; i < 4; i++)
+            ids_prefetch_slot(&sc->tables[ID_LISTS[i]], chunk->batch[b].hash[i]);
+    }
+    for (int b = 0; b < chunk->batched; b++) {
+        for (int i = 0; i < 4; i++) {
+            const Span *id = row_id(&chunk->batch[b].row, i);
+            if (id->n)
+                ids_prefetch_entry(&sc->tables[ID_LISTS[i]], *id, chunk->batch[b].hash[i]);
+        }
+    }
+    for (int b = 0; b < chunk->batched; b++) {
+        const Foldable *f = &chunk->batch[b];
+        if (fold(sc, f) < 0)
+            return -1;
+        if (at_or_below(f->row.stamp, chunk->keep, chunk->keep_len) &&
+            mark(&chunk->rows, f->line_no, f->line.p - chunk->base, f->line.p + f->line.n - chunk->base) < 0)
+            return -1;
+    }
+    chunk->batched = 0;
+    return 0;
+}
+
+/* One line: ignored, marked slow, or batched for folding (and marked, when folded, if the keeper may want
+ * it). No Python API: this runs without the GIL. */
 static int scan_line(Scanner *sc, Chunk *chunk, const char *line, const char *end, long long line_no)
 {
-    Row row;
+    Foldable *f = &chunk->batch[chunk->batched];
     if (end - line < STAMP_LEN || !is_digit(*line) || !failure_start(&sc->kinds, line, end))
         return 0;
-    Py_ssize_t start = line - chunk->base, stop = end - chunk->base;
-    if (!canonical(&sc->kinds, line, end, &row) || odd(&sc->suspects, &row))
-        return mark(&chunk->slow, line_no, start, stop);
-    if (row.kind == sc->conditional && !says_failed(row.msg))
+    if (!canonical(&sc->kinds, line, end, &f->row) || odd(&sc->suspects, &f->row))
+        return mark(&chunk->slow, line_no, line - chunk->base, end - chunk->base);
+    if (f->row.kind == sc->conditional && !says_failed(f->row.msg))
         return 0;
-    if (fold(sc, &row, line_no, (Span){line, end - line}) < 0)
-        return -1;
-    return at_or_below(row.stamp, chunk->keep, chunk->keep_len) ? mark(&chunk->rows, line_no, start, stop) : 0;
+    f->line_no = line_no;
+    f->line = (Span){line, end - line};
+    for (int i = 0; i < 4; i++)
+        f->hash[i] = row_id(&f->row, i)->n ? ids_hash(*row_id(&f->row, i)) : 0;
+    return ++chunk->batched == FOLD_BATCH ? fold_batch(sc, chunk) : 0;
 }
 
 static long long scan_lines(Scanner *sc, Chunk *chunk, const char *p, const char *end, long long line_no)
@@ -248,7 +297,7 @@ static long long scan_lines(Scanner *sc, Chunk *chunk, const char *p, const char
         line_no += newline != NULL;
         p = newline ? newline + 1 : end;
     }
-    return line_no;
+    return fold_batch(sc, chunk) < 0 ? -1 : line_no;
 }
 
 static PyObject *ascii_str(Span s) { return PyUnicode_DecodeASCII(s.p, s.n, "strict"); }

@@ -11,7 +11,7 @@ only the ones still pending when the input ends are built (``settle``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from itertools import groupby
 
@@ -59,6 +59,12 @@ class BatchScan:
         self.path, self.accumulator, self.keeper, self.slow, self.build = path, accumulator, keeper, slow, build
         self.rows = row_re(kinds)  # the event kinds this process folds
         self.pending: dict[str, PendingEntries] = {}
+
+    def fold_chunks(self, chunks: Iterator[bytes], line_no: int) -> int:
+        """Fold line-aligned chunks, the first starting at line ``line_no``; returns the line after them."""
+        for buffer in chunks:
+            line_no = self.chunk_bytes(buffer, line_no)
+        return line_no
 
     def chunk_bytes(self, buffer: bytes, line_no: int) -> int:
         """``chunk`` of a line-aligned chunk's bytes."""

@@ -13,6 +13,7 @@ pending entries are built and offered in key order, as ``BatchScan.settle`` does
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from types import ModuleType
@@ -79,17 +80,41 @@ class NativeBatchScan(BatchScan):
         floors = (_ENTRY_FLOOR + len(self.path) + 1, _HEAD_PUNCTUATION, _EXCERPT_FLOOR, MAX_CLUSTER_BYTES)
         return NATIVE.Scanner(FAILURE_KINDS, wanted, _CONDITIONAL, _SUSPECTS, floors)
 
+    def fold_chunks(self, chunks: Iterator[bytes], line_no: int) -> int:
+        """With a scan thread, the thread also reads the next chunk once it has scanned this one (the main
+        thread's share is the larger one), so reading is off the main thread's path."""
+        if self.pool is None:
+            return super().fold_chunks(chunks, line_no)
+        buffer = next(chunks, None)
+        while buffer is not None:
+            keep = self._keep()
+            partner = self.pool.submit(self._scan_then_read, chunks, buffer, line_no, keep)
+            mine = self.scanners[0].chunk(buffer, line_no, keep)
+            theirs, following = partner.result()
+            self._hand_on(buffer, [mine, theirs])
+            buffer, line_no = following, int(mine[0])
+        return line_no
+
     def chunk_bytes(self, buffer: bytes, line_no: int) -> int:
         """Fold a line-aligned chunk whose first line is ``line_no``; returns the line after it."""
-        keep = (self._keeper_limit() or "").encode()
-        partner = self.pool.submit(self.scanners[1].chunk, buffer, line_no, keep) if self.pool else None
-        results = [self.scanners[0].chunk(buffer, line_no, keep)] + ([partner.result()] if partner else [])
+        result = self.scanners[0].chunk(buffer, line_no, self._keep())
+        self._hand_on(buffer, [result])
+        return int(result[0])
+
+    def _scan_then_read(self, chunks: Iterator[bytes], buffer: bytes, line_no: int, keep: bytes) -> Any:
+        """The scan thread's turn: its kinds of this chunk, then the next chunk (only this thread reads on)."""
+        return self.scanners[1].chunk(buffer, line_no, keep), next(chunks, None)
+
+    def _keep(self) -> bytes:
+        return (self._keeper_limit() or "").encode()
+
+    def _hand_on(self, buffer: bytes, results: list[Any]) -> None:
+        """Slow lines to the per-record scan, and rows the keeper may want to the keeper."""
         for _, slow, rows in results:
             for number, start, stop in slow:
                 self.slow(buffer[start:stop].decode("utf-8", "replace") + "\n", number)
             for kind, number, row in rows:  # the keeper's bound may close while they are offered
                 self._offer_to_keeper(_CLUSTERS[kind], row, number, line_of(row))
-        return int(results[0][0])
 
     def settle(self) -> None:
         """Defer each folded kind's hand-over to when its cluster is finished: then its ids become an

@@ -72,14 +72,14 @@ def fold_worker_log(
     of ``kinds``, if given. On the native path, a thread folds the ``split`` kinds, if given."""
     scan = _Scan(display_path, iso_converter(options.worker_log_tz), accumulator, keeper, kinds)
     batch = _batch(display_path, accumulator, keeper, scan, kinds, split) if scan.utc else None
-    line_no = first_line
-    for buffer in _line_aligned_chunks(stream, limit):
-        if batch is not None:  # the batch path's stamps are UTC as written
-            line_no = batch.chunk_bytes(buffer, line_no)
-        else:  # chunks end on line breaks, so decoding one whole equals decoding each of its lines
-            line_no = scan.chunk(buffer.decode("utf-8", "replace"), line_no)
-    if batch is not None:
+    chunks = _line_aligned_chunks(stream, limit)
+    if batch is not None:  # the batch path's stamps are UTC as written
+        batch.fold_chunks(chunks, first_line)
         batch.settle()
+        return
+    line_no = first_line
+    for buffer in chunks:  # chunks end on line breaks, so decoding one whole equals decoding each of its lines
+        line_no = scan.chunk(buffer.decode("utf-8", "replace"), line_no)
 
 
 def _batch(

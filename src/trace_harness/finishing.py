@@ -27,10 +27,15 @@ _HELPER_FLOOR = 0.2  # a smaller share is not worth a fork
 _inherited: Callable[[], list[Cluster]] | None = None  # the helper's work, inherited through fork
 
 
-def finish_clusters(accumulator: ClusterAccumulator, post: Post, input_bytes: int) -> list[Cluster]:
-    """Every cluster finished and post-processed, in cluster id order."""
+def finish_clusters(
+    accumulator: ClusterAccumulator, post: Post, input_bytes: int, warm: Callable[[], None] | None = None
+) -> list[Cluster]:
+    """Every cluster finished and post-processed, in cluster id order. ``warm`` does, once and before any
+    fork, what every post-processing needs first (compiling templates)."""
     ids = accumulator.cluster_ids()
     theirs = helper_share(accumulator, ids) if input_bytes >= FORK_MIN_BYTES and can_fork_helpers() else []
+    if warm is not None and ids:
+        warm()
     mine = [cluster_id for cluster_id in ids if cluster_id not in theirs]
     done = dict(zip(mine + theirs, _finish_split(accumulator, post, mine, theirs), strict=True))
     return [done[cluster_id] for cluster_id in ids]

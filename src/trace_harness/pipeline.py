@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import attributes
+from . import attributes, render
 from .cluster import AttributeTracker, ClusterAccumulator
 from .config import Config
 from .errors import UsageError
@@ -83,9 +83,11 @@ def collect_report(
     if stored is not None:  # recurrence across runs: the state store's manifests inside the window
         problems += _consume(stored(inputs), accumulator, tracker)
     prior = [result for path in prior_results for result in load_results(path)]
-    propose = partial(with_proposals, report_ref=report_reference(inputs), templates=templates or config.templates)
+    templates = templates or config.templates
+    propose = partial(with_proposals, report_ref=report_reference(inputs), templates=templates)
+    warm = partial(render.warm, templates)
     return build_report(
-        finish_clusters(accumulator, propose, sum(ref.bytes for ref in inputs)),
+        finish_clusters(accumulator, propose, sum(ref.bytes for ref in inputs), warm),
         inputs,
         id_aliases=accumulator.id_aliases(),
         generated_at=generated_at or utc_now(),

@@ -8,6 +8,7 @@ string passes through ``redact.mask`` last, so an operator's template cannot lea
 
 from __future__ import annotations
 
+import contextlib
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +25,7 @@ from .models import AFFECTED_KEYS, Cluster, DraftPRProposal, GitHubIssueProposal
 from .redact import mask
 from .taxonomy import CLASS_INFO
 
+PROPOSAL_TEMPLATES = ("issue.md.j2", "draft_pr_plan.md.j2", "compact.md.j2")
 BUNDLED_TEMPLATES = (
     Path(__file__).parent / "_templates",  # inside an installed wheel
     Path(__file__).resolve().parents[2] / "templates",  # a source checkout
@@ -133,16 +135,32 @@ def _proposal_text(template: str, context: dict[str, Any], detail: DetailLevel, 
     return _render(name, templates, detail=detail.model_dump(), **context)
 
 
-def render_issue(cluster: Cluster, report_ref: str, templates: Path | None = None) -> GitHubIssueProposal:
+def proposal_context(cluster: Cluster, report_ref: str) -> dict[str, Any]:
+    """What the proposal templates see; made once per cluster version (its dump is up to 256 KiB)."""
+    return _cluster_context(cluster, report_ref)
+
+
+def warm(templates: Path | None = None) -> None:
+    """Compile the proposal templates now (before forking finishers, so each needs not compile them)."""
+    for name in PROPOSAL_TEMPLATES:
+        with contextlib.suppress(TemplateError):  # reported, with its name, when it is rendered
+            environment(templates).get_template(name)
+
+
+def render_issue(
+    cluster: Cluster, report_ref: str, templates: Path | None = None, *, context: dict[str, Any] | None = None
+) -> GitHubIssueProposal:
     """The `proposals.github_issue` of a cluster; the body never exceeds 65,536 characters."""
-    context = _cluster_context(cluster, report_ref)  # once: a cluster's dump is up to 256 KiB
+    context = context or proposal_context(cluster, report_ref)
     body = _first_fitting(lambda detail: _proposal_text("issue.md.j2", context, detail, templates))
     return GitHubIssueProposal(title=issue_title(cluster), body=body)
 
 
-def render_draft_pr(cluster: Cluster, report_ref: str, templates: Path | None = None) -> DraftPRProposal:
+def render_draft_pr(
+    cluster: Cluster, report_ref: str, templates: Path | None = None, *, context: dict[str, Any] | None = None
+) -> DraftPRProposal:
     """The `proposals.draft_pr` of a cluster."""
-    context = _cluster_context(cluster, report_ref)
+    context = context or proposal_context(cluster, report_ref)
     plan = _first_fitting(lambda detail: _proposal_text("draft_pr_plan.md.j2", context, detail, templates))
     return DraftPRProposal(title=mask(f"fix(harness): address {cluster.id} trace cluster"), plan=plan)
 

@@ -87,9 +87,10 @@ def with_proposals(cluster: Cluster, report_ref: str, templates: Path | None = N
     """Render proposals and re-fit the bound until what the proposals quote no longer changes."""
     cluster = enforce_cluster_bound(cluster)
     while True:
+        context = render.proposal_context(cluster, report_ref)  # one dump of this version for both
         proposals = Proposals(
-            github_issue=render.render_issue(cluster, report_ref, templates),
-            draft_pr=render.render_draft_pr(cluster, report_ref, templates),
+            github_issue=render.render_issue(cluster, report_ref, templates, context=context),
+            draft_pr=render.render_draft_pr(cluster, report_ref, templates, context=context),
             advisory_evaluator=evaluator.advisory_evaluator(cluster, report_ref),
         )
         rendered = cluster.model_copy(update={"proposals": proposals})

@@ -47,7 +47,7 @@ def scaled(source: Path, factor: int) -> Path:
 
 
 # Runs the CLI in-process so that, once it returns, getrusage can tell this process's peak RSS apart from
-# the largest peak among its reaped children (the forked scan of the file's second half).
+# the largest peak among its reaped children (a forked helper: finishing clusters, or scanning on the pure-Python path).
 _PROBE = (
     "import resource, sys; from trace_harness.cli import main; code = main(sys.argv[2:]); "
     "usage = resource.getrusage; open(sys.argv[1], 'w').write("
@@ -75,7 +75,7 @@ def bench(log: Path, runs: int) -> None:
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"{log.name}: {megabytes:.1f} MB, median wall {wall:.2f} s of {runs} "
           f"(min {min(r[0] for r in results):.2f}, max {max(r[0] for r in results):.2f}), "
-          f"{megabytes / wall:.1f} MB/s; peak RSS main {main_rss:.1f} MiB, worker {worker_rss:.1f} MiB, "
+          f"{megabytes / wall:.1f} MB/s; peak RSS main {main_rss:.1f} MiB, helper {worker_rss:.1f} MiB, "
           f"sum {main_rss + worker_rss:.1f} MiB; load average after: {load}")  # fmt: skip
 
 

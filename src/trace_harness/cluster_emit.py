@@ -101,9 +101,10 @@ def mask_many(values: Sequence[str]) -> list[str]:
     masked: list[str] = []
     for start in range(0, len(values), _MASK_BATCH):
         batch = values[start : start + _MASK_BATCH]
-        joined = mask("\n".join(batch)).split("\n")
-        if len(joined) == len(batch) and not any("\n" in value or "\r" in value for value in batch):
-            masked.extend(joined)
+        text = "\n".join(batch)
+        joined = mask(text).split("\n")
+        if len(joined) == len(batch) and text.count("\n") == len(batch) - 1 and "\r" not in text:
+            masked.extend(joined)  # no value held a line break, and no rule crossed or removed a separator
         else:  # a rule crossed or removed a separator: fall back to the exact per-value form
             masked.extend(mask(value) for value in batch)
     return masked

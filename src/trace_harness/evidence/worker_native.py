@@ -5,9 +5,11 @@ The scanner reads a chunk's bytes line by line. A canonical failure record (a ro
 yields, less the odd ones) is counted, stamped, joined into its kind's id components and pended as an
 evidence entry (``worker_rows.PendingEntries``'s rule) in C; every other failure record start comes back
 as a *slow* line for the per-record scan. Folded rows the run's keeper may still want come back as ``Row``
-tuples: every row until the keeper is full, very few after. When the input ends, each kind's state is taken
-over: its ids and components become an ``IdComponents``, merged like a forked helper's state, and its
-pending entries are built and offered in key order, as ``BatchScan.settle`` does.
+tuples: every row until the keeper is full, very few after. The scan runs without the GIL, so a second
+scanner can fold other kinds of the same chunks in a thread. When the input ends, each folded kind is
+deferred to its cluster's finish (``ClusterAccumulator.defer``): then its ids and components become an
+``IdComponents``, merged like a forked helper's state, and its pending entries are built and offered in
+key order, as ``BatchScan.settle`` does, in whichever process finishes that cluster.
 """
 
 from __future__ import annotations

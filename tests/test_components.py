@@ -95,3 +95,14 @@ def test_star_joins_match_one_join_per_finding(
     )
     roots = {components.find(label) for table in components.label_of for label in table.values() if label is not None}
     assert len(roots) == components.count()  # every component holds an id
+
+
+def test_columns_from_elsewhere_become_tables_only_when_looked_up() -> None:
+    """The native scanner hands ids over as columns; listing them builds no table, a lookup or join does."""
+    columns = ((["issue-1", "issue-2"], [0, 1]), ([], []), ([], []), (["run-1"], [0]), ([], []))
+    components = IdComponents.from_columns(columns, [0, 1])
+    assert components.ids()[0] == ["issue-1", "issue-2"] and components.count() == 2
+    assert components._columns is not None  # nothing looked up yet
+    components.join([(0, "issue-2"), (3, "run-1")])  # one finding holding both: one component
+    assert components._columns is None and components.count() == 1
+    assert set(components.ids()[3]) == {"run-1"} and components.label_of[0]["issue-1"] is not None

@@ -112,9 +112,10 @@ def test_a_kind_is_handed_over_once() -> None:
     after, slow, rows = scanner.chunk(LINES[0] + b"\n" + LINES[5] + b"\nnoise\n", 7, "\uffff".encode())
     assert (after, slow) == (10, [])
     assert [(kind, line) for kind, line, _ in rows] == [(0, 7)]
-    count, first, last, tables, roots, pending = scanner.take(0)
+    count, first, last, columns, roots, pending = scanner.take(0)
     assert (count, first, last) == (1, "2026/06/18 09:00:00", "2026/06/18 09:00:00")
-    assert [sorted(table) for table in tables] == [["issue-1"], ["GH-1"], [], ["run-1"], ["s-1"]]
+    assert [ids for ids, _ in columns] == [["issue-1"], ["GH-1"], [], ["run-1"], ["s-1"]]
+    assert [labels for _, labels in columns] == [[0], [0], [], [0], [0]]  # one component
     assert roots == [0] and [(stamp, line) for stamp, line, _ in pending] == [("2026/06/18 09:00:00", 7)]
     assert pending[0][2] == LINES[0].decode()
     assert scanner.take(0) is None and scanner.take(4) is None  # a successful runner_end is no failure

@@ -27,7 +27,6 @@ typedef struct {
     long long count;
     char first[STAMP_LEN], last[STAMP_LEN];
     Forest forest;
-    Py_ssize_t ids[LISTS]; /* how many ids each affected list holds */
     Entry *heap; /* pending entries, a max-heap by (stamp, line) */
     size_t entries, heap_capacity;
     long long pending_bytes; /* the sum of the pending entries' floors, plus one each */
@@ -95,10 +94,8 @@ static int join_ids(Scanner *sc, const Foldable *f)
     if (target < 0 && (target = forest_new_label(forest)) < 0)
         return -1;
     for (int i = 0; i < 4; i++) {
-        if (labels[i] && *labels[i] < 0) {
+        if (labels[i] && *labels[i] < 0)
             *labels[i] = target;
-            sc->cluster[f->row.kind].ids[ID_LISTS[i]]++;
-        }
     }
     return 0;
 }
@@ -381,16 +378,12 @@ static void cluster_free(Cluster *c)
     memset(c, 0, sizeof(*c));
 }
 
-/* {id: root} of one list for one kind, roots renumbered 0..n-1 (one int object each, appended to roots) */
-static PyObject *table_dict(IdTable *t, const IdTable *partner, Cluster *c, int column, Py_ssize_t size,
-                            int32_t *renumbered, PyObject *roots)
+/* ([id], [root]) of one list for one kind, roots renumbered 0..n-1 (one int object each, appended to roots) */
+static PyObject *table_columns(IdTable *t, const IdTable *partner, Cluster *c, int column, int32_t *renumbered,
+                               PyObject *roots)
 {
-#if PY_VERSION_HEX < 0x030D0000
-    PyObject *dict = _PyDict_NewPresized(size); /* no rehashing while it fills */
-#else
-    PyObject *dict = (void)size, PyDict_New();
-#endif
-    for (size_t index = 0; dict && index < t->count; index++) {
+    PyObject *ids = PyList_New(0), *labels = PyList_New(0), *result = NULL;
+    for (size_t index = 0; ids && labels && index < t->count; index++) {
         int32_t *label = ids_label(t, (Py_ssize_t)index, column);
         if (*label < 0)
             continue;
@@ -399,16 +392,18 @@ static PyObject *table_dict(IdTable *t, const IdTable *partner, Cluster *c, int 
         if (renumbered[root] < 0) {
             renumbered[root] = (int32_t)PyList_GET_SIZE(roots);
             if (append_new(roots, PyLong_FromLong(renumbered[root])) < 0)
-                goto fail;
+                goto done;
         }
-        PyObject *key = ids_str(t, (Py_ssize_t)index, partner);
-        if (!key || PyDict_SetItem(dict, key, PyList_GET_ITEM(roots, renumbered[root])) < 0)
-            goto fail;
+        PyObject *id = ids_str(t, (Py_ssize_t)index, partner);
+        if (!id || PyList_Append(ids, id) < 0 || PyList_Append(labels, PyList_GET_ITEM(roots, renumbered[root])) < 0)
+            goto done;
     }
-    return dict;
-fail:
-    Py_XDECREF(dict);
-    return NULL;
+    if (ids && labels)
+        result = PyTuple_Pack(2, ids, labels);
+done:
+    Py_XDECREF(ids);
+    Py_XDECREF(labels);
+    return result;
 }
 
 static int entry_order(const void *a, const void *b) { return entry_after(a, b) - entry_after(b, a); }
@@ -454,11 +449,11 @@ static PyObject *Scanner_take(Scanner *sc, PyObject *args)
     }
     memset(renumbered, 0xff, c->forest.labels * sizeof(int32_t));
     for (int i = 0; i < LISTS; i++) {
-        PyObject *dict = table_dict(&sc->tables[i], theirs ? &theirs[i] : NULL, c, sc->column[kind], c->ids[i],
-                                    renumbered, roots);
-        if (!dict)
+        PyObject *columns = table_columns(&sc->tables[i], theirs ? &theirs[i] : NULL, c, sc->column[kind], renumbered,
+                                          roots);
+        if (!columns)
             goto done;
-        PyTuple_SET_ITEM(tables, i, dict);
+        PyTuple_SET_ITEM(tables, i, columns);
     }
     if ((pending = pending_list(c)))
         result = Py_BuildValue("(Ls#s#OOO)", c->count, c->first, (Py_ssize_t)STAMP_LEN, c->last,
@@ -578,8 +573,8 @@ static PyMethodDef Scanner_methods[] = {
     {"counts", (PyCFunction)Scanner_counts, METH_NOARGS,
      "counts() -> tuple of int\n\nHow many records each kind has folded and not yet handed over."},
     {"take", (PyCFunction)Scanner_take, METH_VARARGS,
-     "take(kind, partner=None) -> None | (count, first, last, tables, roots, pending)\n\n"
-     "A kind's folded state, handed over once: its first and last Go stamps, {id: root} per affected list,\n"
+     "take(kind, partner=None) -> None | (count, first, last, columns, roots, pending)\n\n"
+     "A kind's folded state, handed over once: its first and last Go stamps, ([id], [root]) per affected list,\n"
      "the roots, and its pending evidence entries in key order as (stamp, line number, line). Id strings the\n"
      "partner scanner already handed over are shared, not made again."},
     {NULL, NULL, 0, NULL},

@@ -184,9 +184,8 @@ class _ClusterState:
 
     def ids(self) -> tuple[Collection[str], ...]:
         """The affected id lists (raw)."""
-        tables = self.components.label_of
-        pairs = zip(tables, self.unlisted, strict=True)
-        return tuple(table.keys() - hidden if hidden else table.keys() for table, hidden in pairs)
+        pairs = zip(self.components.ids(), self.unlisted, strict=True)
+        return tuple([value for value in ids if value not in hidden] if hidden else ids for ids, hidden in pairs)
 
 
 class ClusterAccumulator:

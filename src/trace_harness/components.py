@@ -11,29 +11,48 @@ issue) is one string in memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from itertools import compress, repeat
 from operator import is_
 from sys import intern
 from typing import Any, cast
 
+Columns = tuple[tuple[list[str], list[int]], ...]  # per list: ids, and each one's label
+
 
 class IdComponents:
     """Union-find over (list index, id); ``count()`` is the number of components."""
 
-    __slots__ = ("label_of", "lists", "parent")
+    __slots__ = ("_columns", "_tables", "lists", "parent")
 
     def __init__(self, lists: int) -> None:
         self.lists = lists
-        self.label_of: tuple[dict[str, int | None], ...] = tuple({} for _ in range(lists))
+        self._tables: tuple[dict[str, int | None], ...] = tuple({} for _ in range(lists))
+        self._columns: Columns | None = None  # ids and their roots, until a table is needed
         self.parent: list[int] = []  # label -> a label of the same component; a root is its own parent
 
     @classmethod
-    def from_tables(cls, tables: tuple[dict[str, int | None], ...], roots: list[int]) -> IdComponents:
-        """Components already found elsewhere (the native scanner): ``{id: root}`` per list, roots 0..n-1."""
-        components = cls(len(tables))
-        components.label_of, components.parent = tables, roots
+    def from_columns(cls, columns: Columns, roots: list[int]) -> IdComponents:
+        """Components already found elsewhere (the native scanner): per list, its ids and their roots (0..n-1).
+        The tables are built only if something looks an id up or joins more (most such clusters only count
+        and list their ids)."""
+        components = cls(len(columns))
+        components._columns, components.parent = columns, roots
         return components
+
+    @property
+    def label_of(self) -> tuple[dict[str, int | None], ...]:
+        """Per list, each id's label (None: an id known only from a summary, in no component)."""
+        if self._columns is not None:
+            self._tables = tuple(dict(zip(ids, labels, strict=True)) for ids, labels in self._columns)
+            self._columns = None
+        return self._tables
+
+    def ids(self) -> tuple[Collection[str], ...]:
+        """Per list, its ids."""
+        if self._columns is not None:
+            return tuple(ids for ids, _ in self._columns)
+        return tuple(table.keys() for table in self._tables)
 
     def join(self, pairs: list[tuple[int, str]]) -> None:
         """Put the (distinct) ``(list index, id)`` pairs of one finding in one component."""
@@ -149,8 +168,8 @@ class IdComponents:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickled ids are new strings: intern them, so they are the ones this process's tables hold."""
-        self.lists, self.parent = state["lists"], state["parent"]
-        self.label_of = tuple(dict(zip(map(intern, table), table.values(), strict=True)) for table in state["label_of"])
+        self.lists, self.parent, self._columns = state["lists"], state["parent"], None
+        self._tables = tuple(dict(zip(map(intern, table), table.values(), strict=True)) for table in state["label_of"])
 
 
 def _roots_of(values: Iterable[str], table: dict[str, int | None], roots: list[int]) -> Iterator[int]:

@@ -134,7 +134,7 @@ class NativeBatchScan(BatchScan):
         self.handed_over.append(scanner)  # its id strings can be shared from now on (in this process)
         count, first, last, tables, roots, pending = scanner.take(index, partners[0] if partners else None)
         cluster_id = _CLUSTERS[index]
-        components = IdComponents.from_tables(tables, roots)
+        components = IdComponents.from_columns(tables, roots)
         self.accumulator.fold_worker_components(cluster_id, count, iso(first), iso(last), components)
         self.offer_pending(cluster_id, [[(stamp, number), 0, line] for stamp, number, line in pending])
 

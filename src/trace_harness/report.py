@@ -121,19 +121,18 @@ def enforce_cluster_bound(cluster: Cluster) -> Cluster:
 
 def _trim_evidence(cluster: Cluster) -> Cluster:
     """Keep the longest key-ordered evidence prefix (at least one entry) that fits, counting the rest."""
-    base = cluster_bytes(cluster.model_copy(update={"evidence": ()}))
-    sizes = [json_bytes(entry) for entry in cluster.evidence]
-    keep, total = 0, base
-    for size in sizes:
-        if total + size + (1 if keep else 0) > MAX_CLUSTER_BYTES:
+    keep, total, count = 0, cluster_bytes(cluster.model_copy(update={"evidence": ()})), len(cluster.evidence)
+    for entry in cluster.evidence:  # sized one by one, up to the first that does not fit
+        size = json_bytes(entry) + (1 if keep else 0)
+        if total + size > MAX_CLUSTER_BYTES:
             break
-        total += size + (1 if keep else 0)
+        total += size
         keep += 1
-    keep = max(keep, min(1, len(sizes)))
-    if keep == len(sizes):
+    keep = max(keep, min(1, count))
+    if keep == count:
         return cluster
     omitted = dict(cluster.affected.omitted)
-    omitted[EVIDENCE_OMITTED_KEY] = omitted.get(EVIDENCE_OMITTED_KEY, 0) + len(sizes) - keep
+    omitted[EVIDENCE_OMITTED_KEY] = omitted.get(EVIDENCE_OMITTED_KEY, 0) + count - keep
     affected = cluster.affected.model_copy(update={"omitted": omitted})
     return cluster.model_copy(update={"evidence": cluster.evidence[:keep], "affected": affected})
 

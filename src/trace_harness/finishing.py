@@ -10,10 +10,12 @@ finished here; an error in the helper (a template that does not render) is raise
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 
 from .cluster import ClusterAccumulator
 from .evidence.base import can_fork_helpers
@@ -37,8 +39,22 @@ def finish_clusters(
     if warm is not None and ids:
         warm()
     mine = [cluster_id for cluster_id in ids if cluster_id not in theirs]
-    done = dict(zip(mine + theirs, _finish_split(accumulator, post, mine, theirs), strict=True))
+    with _without_cycle_collection():
+        done = dict(zip(mine + theirs, _finish_split(accumulator, post, mine, theirs), strict=True))
     return [done[cluster_id] for cluster_id in ids]
+
+
+@contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """Finishing allocates a few bounded, acyclic structures per cluster while the accumulator's state is
+    large: the cycle collector would walk that state again and again (measured: ~0.1 s of 0.5 s)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def helper_share(accumulator: ClusterAccumulator, ids: Sequence[str]) -> list[str]:

@@ -12,6 +12,10 @@
 #include "_worker_heads.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 typedef struct {
     uint32_t hash;           /* its low half: where the slot sits, and a first test */
@@ -69,10 +73,38 @@ static int grow(void **array, size_t *capacity, size_t needed, size_t item, size
     return 0;
 }
 
+#define HUGE_PAGE (2u << 20)
+
+/* Zeroed slots. A table of megabytes is probed at random, so each probe would also miss the TLB: where the
+ * platform has transparent huge pages, a large table asks for them (2 MiB pages, 512x fewer entries). */
+static Slot *slots_alloc(size_t capacity)
+{
+    size_t bytes = capacity * sizeof(Slot);
+#if defined(MADV_HUGEPAGE)
+    void *memory = NULL;
+    if (bytes >= HUGE_PAGE && posix_memalign(&memory, HUGE_PAGE, bytes) == 0) {
+        madvise(memory, bytes, MADV_HUGEPAGE);
+        return memset(memory, 0, bytes);
+    }
+#endif
+    return PyMem_RawCalloc(capacity, sizeof(Slot));
+}
+
+static void slots_free(Slot *slots, size_t capacity)
+{
+#if defined(MADV_HUGEPAGE)
+    if (capacity * sizeof(Slot) >= HUGE_PAGE) {
+        free(slots);
+        return;
+    }
+#endif
+    PyMem_RawFree(slots);
+}
+
 static int ids_grow_slots(IdTable *t)
 {
     size_t capacity = t->slots ? (t->mask + 1) * 2 : 1024;
-    Slot *slots = PyMem_RawCalloc(capacity, sizeof(Slot));
+    Slot *slots = slots_alloc(capacity);
     if (!slots)
         return -1;
     for (size_t i = 0; t->slots && i <= t->mask; i++) {
@@ -83,7 +115,8 @@ static int ids_grow_slots(IdTable *t)
             at = (at + 1) & (capacity - 1);
         slots[at] = t->slots[i];
     }
-    PyMem_RawFree(t->slots);
+    if (t->slots)
+        slots_free(t->slots, t->mask + 1);
     t->slots = slots;
     t->mask = capacity - 1;
     return 0;
@@ -190,7 +223,8 @@ static void ids_free(IdTable *t)
 {
     for (size_t i = 0; i < t->count; i++)
         Py_XDECREF(t->strs[i]);
-    PyMem_RawFree(t->slots);
+    if (t->slots)
+        slots_free(t->slots, t->mask + 1);
     PyMem_RawFree(t->texts);
     PyMem_RawFree(t->labels);
     PyMem_RawFree(t->strs);

@@ -213,7 +213,7 @@ static PyObject *ids_str(IdTable *t, Py_ssize_t index, const IdTable *partner)
             Py_INCREF(partner->strs[theirs]);
             t->strs[index] = partner->strs[theirs];
         } else {
-            t->strs[index] = PyUnicode_DecodeASCII(text.p, text.n, "strict");
+            t->strs[index] = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, text.p, text.n); /* ASCII: safe */
         }
     }
     return t->strs[index];

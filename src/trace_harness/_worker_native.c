@@ -27,6 +27,7 @@ typedef struct {
     long long count;
     char first[STAMP_LEN], last[STAMP_LEN];
     Forest forest;
+    Py_ssize_t ids[LISTS]; /* how many ids each affected list holds: the hand-over's column lengths */
     Entry *heap; /* pending entries, a max-heap by (stamp, line) */
     size_t entries, heap_capacity;
     long long pending_bytes; /* the sum of the pending entries' floors, plus one each */
@@ -94,8 +95,10 @@ static int join_ids(Scanner *sc, const Foldable *f)
     if (target < 0 && (target = forest_new_label(forest)) < 0)
         return -1;
     for (int i = 0; i < 4; i++) {
-        if (labels[i] && *labels[i] < 0)
+        if (labels[i] && *labels[i] < 0) {
             *labels[i] = target;
+            sc->cluster[f->row.kind].ids[ID_LISTS[i]]++;
+        }
     }
     return 0;
 }
@@ -379,10 +382,11 @@ static void cluster_free(Cluster *c)
 }
 
 /* ([id], [root]) of one list for one kind, roots renumbered 0..n-1 (one int object each, appended to roots) */
-static PyObject *table_columns(IdTable *t, const IdTable *partner, Cluster *c, int column, int32_t *renumbered,
-                               PyObject *roots)
+static PyObject *table_columns(IdTable *t, const IdTable *partner, Cluster *c, int column, Py_ssize_t count,
+                               int32_t *renumbered, PyObject *roots)
 {
-    PyObject *ids = PyList_New(0), *labels = PyList_New(0), *result = NULL;
+    PyObject *ids = PyList_New(count), *labels = PyList_New(count), *result = NULL;
+    Py_ssize_t at = 0;
     for (size_t index = 0; ids && labels && index < t->count; index++) {
         int32_t *label = ids_label(t, (Py_ssize_t)index, column);
         if (*label < 0)
@@ -394,12 +398,20 @@ static PyObject *table_columns(IdTable *t, const IdTable *partner, Cluster *c, i
             if (append_new(roots, PyLong_FromLong(renumbered[root])) < 0)
                 goto done;
         }
-        PyObject *id = ids_str(t, (Py_ssize_t)index, partner);
-        if (!id || PyList_Append(ids, id) < 0 || PyList_Append(labels, PyList_GET_ITEM(roots, renumbered[root])) < 0)
+        PyObject *id = ids_str(t, (Py_ssize_t)index, partner), *root_label = PyList_GET_ITEM(roots, renumbered[root]);
+        if (!id || at >= count) {
+            PyErr_SetString(PyExc_SystemError, "take: an id column is longer than counted");
             goto done;
+        }
+        Py_INCREF(id);
+        Py_INCREF(root_label);
+        PyList_SET_ITEM(ids, at, id);
+        PyList_SET_ITEM(labels, at++, root_label);
     }
-    if (ids && labels)
+    if (ids && labels && at == count)
         result = PyTuple_Pack(2, ids, labels);
+    else if (ids && labels)
+        PyErr_SetString(PyExc_SystemError, "take: an id column is shorter than counted");
 done:
     Py_XDECREF(ids);
     Py_XDECREF(labels);
@@ -449,8 +461,8 @@ static PyObject *Scanner_take(Scanner *sc, PyObject *args)
     }
     memset(renumbered, 0xff, c->forest.labels * sizeof(int32_t));
     for (int i = 0; i < LISTS; i++) {
-        PyObject *columns = table_columns(&sc->tables[i], theirs ? &theirs[i] : NULL, c, sc->column[kind], renumbered,
-                                          roots);
+        PyObject *columns = table_columns(&sc->tables[i], theirs ? &theirs[i] : NULL, c, sc->column[kind], c->ids[i],
+                                          renumbered, roots);
         if (!columns)
             goto done;
         PyTuple_SET_ITEM(tables, i, columns);

@@ -152,3 +152,15 @@ def test_json_bytes_is_the_compact_json_size(excerpt: str, metadata: dict[str, s
     """The bound checks size models with pydantic's serializer; it must agree with the compact JSON we write."""
     entry = EvidenceEntry(source="s", ref="r:1", kind="k", excerpt=excerpt, metadata=metadata, affected={"issues": ids})
     assert json_bytes(entry) == encoded_bytes(entry.model_dump(mode="json"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(), st.dictionaries(st.text(max_size=8), st.text(), max_size=3), st.text(min_size=1))
+def test_report_json_is_the_compact_json_of_the_dump(excerpt: str, metadata: dict[str, str], issue: str) -> None:
+    """`report_json` uses pydantic's serializer; it writes exactly what `json.dumps` of the dump wrote."""
+    finding = dataclasses.replace(BASE, excerpt=excerpt, metadata=metadata, issue=issue)
+    accumulator = ClusterAccumulator()
+    accumulator.add(finding)
+    report = build_report(accumulator.clusters(), [INPUT], generated_at="2026-06-19T00:00:00Z")
+    dumped = json.dumps(report.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False) + "\n"
+    assert report_json(report) == dumped

@@ -49,9 +49,10 @@ def scaled(source: Path, factor: int) -> Path:
 # Runs the CLI in-process so that, once it returns, getrusage can tell this process's peak RSS apart from
 # the largest peak among its reaped children (a forked helper: finishing clusters, or scanning on the pure-Python path).
 _PROBE = (
-    "import resource, sys; from trace_harness.cli import main; code = main(sys.argv[2:]); "
+    "import resource, sys; from trace_harness.cli import exit_process, main; code = main(sys.argv[2:]); "
     "usage = resource.getrusage; open(sys.argv[1], 'w').write("
-    "f'{usage(resource.RUSAGE_SELF).ru_maxrss} {usage(resource.RUSAGE_CHILDREN).ru_maxrss}'); sys.exit(code)"
+    "f'{usage(resource.RUSAGE_SELF).ru_maxrss} {usage(resource.RUSAGE_CHILDREN).ru_maxrss}'); "
+    "exit_process(sys.argv[2:], code)"
 )
 
 

@@ -29,9 +29,10 @@ DATA = HERE / ".data"
 # The CLI runs in-process here so that, once it returns, getrusage can tell its own peak RSS apart from the
 # largest peak among its reaped children (the forked helper that runs the line gate ahead).
 _PROBE = (
-    "import resource, sys; from trace_harness.cli import main; code = main(sys.argv[2:]); "
+    "import resource, sys; from trace_harness.cli import exit_process, main; code = main(sys.argv[2:]); "
     "usage = resource.getrusage; open(sys.argv[1], 'w').write("
-    "f'{usage(resource.RUSAGE_SELF).ru_maxrss} {usage(resource.RUSAGE_CHILDREN).ru_maxrss}'); sys.exit(code)"
+    "f'{usage(resource.RUSAGE_SELF).ru_maxrss} {usage(resource.RUSAGE_CHILDREN).ru_maxrss}'); "
+    "exit_process(sys.argv[2:], code)"
 )
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from trace_harness.cli import main
+from trace_harness.cli import exit_process, main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "worker"
 TOKEN = "ghp_R2d5Zk9sQ1x8Vb7Nm3Lp0Tq4Wc6Yh2Jf8Dsx"
@@ -102,3 +105,25 @@ def test_only_unreadable_evidence_is_a_usage_error_that_names_it(capsys: pytest.
     readme = Path(__file__).resolve().parents[1] / "README.md"
     assert main(["report", "--evidence", str(readme)]) == 2
     assert "no readable evidence among the inputs (1 skipped: " in capsys.readouterr().err
+
+
+def test_the_executable_exits_quickly_with_its_output_flushed(tmp_path: Path) -> None:
+    """`report` skips interpreter teardown (``exit_process``): stdout, stderr and the exit code still arrive."""
+    command = [sys.executable, "-m", "trace_harness", "report", "--worker-log", str(FIXTURES / "mixed.log")]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0
+    assert len(json.loads(done.stdout)["clusters"]) == 5
+    failed = subprocess.run([*command[:4], "--worker-log", str(tmp_path / "absent.log")], capture_output=True,
+                            text=True, check=False)  # fmt: skip
+    assert failed.returncode == 2 and failed.stderr.startswith("trace-harness: error:")
+
+
+def test_other_commands_exit_through_the_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`run` holds a forge and a state store: it exits normally, so their finalizers run."""
+    quick: list[int] = []
+    monkeypatch.setattr(os, "_exit", quick.append)
+    with pytest.raises(SystemExit) as raised:
+        exit_process(["run", "--dry-run"], 3)
+    assert raised.value.code == 3 and quick == []
+    exit_process(["report"], 0)  # os._exit is the stub here: it returns
+    assert quick == [0]

@@ -8,8 +8,11 @@ with its ``exit_code`` (0 done, 1 failed, 2 usage or config error).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import TraceHarnessError
@@ -17,6 +20,7 @@ from ..redact import mask
 
 Handler = Callable[[argparse.Namespace], int]
 COMMAND_MODULES = ("report_cmd", "manifest_cmd", "run_cmd")
+QUICK_EXIT = frozenset({"report", "manifest"})  # their outputs are written and closed when they return
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -50,6 +54,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def console() -> NoReturn:
+    """The `trace-harness` executable: ``main``, then ``exit_process``."""
+    arguments = sys.argv[1:]
+    exit_process(arguments, main(arguments))
+
+
+def exit_process(arguments: Sequence[str], code: int) -> NoReturn:
+    """End the process with ``code``. After `report` or `manifest`, whose outputs are all written and closed
+    by then, skip tearing the interpreter down: freeing a large report's ~100 MB of objects one by one
+    takes ~0.13 s and changes nothing. Other commands (`run` holds a forge and a state store) exit normally."""
+    if _command(arguments) not in QUICK_EXIT:
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
+            stream.flush()
+    os._exit(code)
+
+
 def _command(arguments: Sequence[str]) -> str | None:
     """The command named first, when it is one of ours (top-level flags such as --help need them all)."""
     first = arguments[0] if arguments else ""
@@ -57,4 +79,4 @@ def _command(arguments: Sequence[str]) -> str | None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    console()

@@ -12,11 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trace_harness.cli import manifest_cmd
-from trace_harness.cluster import ClusterAccumulator
+from trace_harness.cluster import ClusterAccumulator, evidence_key
 from trace_harness.config import Config
 from trace_harness.errors import InputFormatError
 from trace_harness.evidence.base import ReaderOptions
-from trace_harness.evidence.manifest import ManifestBuilder, fold_manifest, load_manifest, manifest_json
+from trace_harness.evidence.manifest import SCHEMA, ManifestBuilder, fold_manifest, manifest_json, manifest_runs
+from trace_harness.evidence.manifest_group import RunGroup, compact, finish_run, run_json
 from trace_harness.evidence.worker_log import read_worker_log
 from trace_harness.models import Finding
 from trace_harness.pipeline import collect_report
@@ -37,6 +38,11 @@ def build(log: str) -> dict[str, object]:
         assert isinstance(item, Finding)
         builder.add(item)
     return json.loads(manifest_json(builder.manifest([], "2026-06-19T00:00:00Z")))
+
+
+def findings_of(log: str) -> list[Finding]:
+    items = list(read_worker_log(io.BytesIO(log.encode()), "w.log", ReaderOptions()))
+    return [item for item in items if isinstance(item, Finding)]
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -93,7 +99,7 @@ def test_dropped_events_keep_their_ids_under_their_own_class(tmp_path: Path) -> 
 
     path = write(tmp_path, "m.json", json.dumps(manifest))
     accumulator = ClusterAccumulator()
-    fold_manifest(load_manifest(path), accumulator, ReaderOptions())
+    fold_manifest(manifest_runs(path), accumulator, ReaderOptions())
     clusters = {cluster.id: cluster for cluster in accumulator.clusters()}
     assert clusters["input-required"].affected.issues == ("late-issue",)
     assert clusters["input-required"].evidence == ()
@@ -116,7 +122,8 @@ def test_round_trip_matches_the_raw_log_path(tmp_path: Path) -> None:
 def test_identical_inputs_are_read_once(tmp_path: Path) -> None:
     first = write(tmp_path, "a.log", LOG)
     second = write(tmp_path, "b.log", LOG)
-    manifest = json.loads("".join(manifest_cmd._worker_manifest([first, second, first], ReaderOptions())))
+    pieces = manifest_cmd._worker_manifest(ManifestBuilder(), [first, second, first], ReaderOptions())
+    manifest = json.loads("".join(pieces))
     assert [ref["path"] for ref in manifest["inputs"]] == [str(first)]
     report = collect_report({"worker_log": [first, second]}, Config(), generated_at="t")
     assert len(report.inputs) == 1
@@ -135,18 +142,65 @@ def test_identical_inputs_are_read_once(tmp_path: Path) -> None:
 )
 def test_non_manifest_json_is_rejected(tmp_path: Path, content: str) -> None:
     with pytest.raises(InputFormatError, match=r"m\.json"):
-        load_manifest(write(tmp_path, "m.json", content))
+        list(manifest_runs(write(tmp_path, "m.json", content)))
 
 
-def test_the_streamed_manifest_is_the_whole_manifest(tmp_path: Path) -> None:
-    """Written run by run (each run's events parsed only while it is written), byte for byte the same."""
-    log = write(tmp_path, "w.log", LOG * 3)
-    findings = [item for item in read_worker_log(io.BytesIO(log.read_bytes()), str(log), ReaderOptions())]
-    whole, streamed = ManifestBuilder(), ManifestBuilder()
-    for finding in findings:
-        assert isinstance(finding, Finding)
-        whole.add(finding)
-        streamed.add(finding)
-    expected = manifest_json(whole.manifest([], "2026-06-18T10:00:00Z"))
-    assert "".join(streamed.json_pieces([], "2026-06-18T10:00:00Z")) == expected
-    assert len(json.loads(expected)["runs"]) > 1
+def test_a_run_is_assembled_from_its_texts_as_its_dict_would_encode() -> None:
+    """``run_json`` joins the kept events' texts unless the run must be trimmed; both give the same bytes."""
+    many_ids = "".join(
+        f'2026/06/18 09:00:{n % 60:02d} event=malformed task_id=run-1 issue_id=issue-{n:05d}-{"z" * 40} msg="m"\n'
+        for n in range(5000)
+    )
+    for log in (LOG * 3, many_ids):
+        groups: dict[str, RunGroup] = {}
+        for finding in findings_of(log):
+            key = evidence_key(finding.timestamp, finding.ref)
+            text = compact({"ref": finding.ref, "class": finding.cluster_id})
+            pairs = [(0, finding.issue)]
+            groups.setdefault(finding.run, RunGroup(finding.run)).fold(finding.cluster_id, pairs, key, text, len(text))
+        for group in groups.values():
+            assert run_json(group) == compact(finish_run(group))
+    assert "omitted" in run_json(group)
+
+
+def clusters_of(path: Path) -> list[tuple[str, object, int]]:
+    accumulator = ClusterAccumulator()
+    fold_manifest(manifest_runs(path), accumulator, ReaderOptions())
+    return [(c.id, c.affected, len(c.evidence)) for c in accumulator.clusters()]
+
+
+def test_a_key_sorted_manifest_reads_the_same(tmp_path: Path) -> None:
+    """Key-sorted writers put `runs` before `schema_version`: the version is then found by a second pass."""
+    manifest = build(LOG * 2)
+    compact = write(tmp_path, "compact.json", json.dumps(manifest))
+    pretty = write(tmp_path, "sorted.json", json.dumps(manifest, sort_keys=True, indent=2))
+    assert pretty.read_text().index('"runs"') < pretty.read_text().index('"schema_version"')
+    assert clusters_of(pretty) == clusters_of(compact) != []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"schema_version": 2, "runs": []}',
+        '{"runs": [], "schema_version": "trace-harness-report/v3"}',
+        '{"schema_version": "trace-evidence-manifest/v2", "runs": [{"run": "r", "events": [',
+        '{"schema_version": "trace-evidence-manifest/v2", "runs": []} trailing',
+        "",
+    ],
+)
+def test_broken_or_foreign_manifests_are_refused_with_their_path(tmp_path: Path, content: str) -> None:
+    with pytest.raises(InputFormatError, match=r"^m\.json|/m\.json"):
+        list(manifest_runs(write(tmp_path, "m.json", content)))
+
+
+def test_a_run_over_the_read_bound_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("trace_harness.evidence.manifest.MAX_MANIFEST_RUN_BYTES", 200_000)
+    events = [{"class": "malformed-protocol", "ref": f"w.log:{n}", "excerpt": "x" * 1000} for n in range(400)]
+    small = {"run": "small", "events": events[:2]}
+    path = write(
+        tmp_path, "m.json", json.dumps({"schema_version": SCHEMA, "runs": [small, {"run": "big", "events": events}]})
+    )
+    runs = manifest_runs(path)
+    assert next(runs)["run"] == "small"  # runs stream: the first is folded before the large one is read
+    with pytest.raises(InputFormatError, match="a run over 200000 bytes"):
+        next(runs)

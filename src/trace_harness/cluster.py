@@ -226,6 +226,24 @@ class ClusterAccumulator:
             if (count := int(omitted.get(name, 0) or 0)) > 0:
                 state.omitted[name] = state.omitted.get(name, 0) + count
 
+    def fold_stored(
+        self, cluster_id: str, key: EvidenceKey, pairs: list[tuple[int, str]], build: Callable[[], Finding]
+    ) -> None:
+        """``add(build(), record_affected=False)`` of a stored worker event (a manifest's), whose Finding is
+        built only if its entry may be kept: most stored events only count."""
+        if self._tracker is not None:  # a tracker observes every finding
+            self.add(build(), record_affected=False)
+            return
+        state = self._clusters.get(cluster_id)
+        if state is None or key <= state.seed_key:
+            state = self._seeded_state(ClusterSeed.worker(cluster_id), key)
+        state.findings += 1
+        self._observe_time(state, key[0])
+        self._record_ids(state, pairs, key[3], False)
+        first = state.first_by_input.get(key[1])
+        if first is None or key <= first.key or not state.heap_full_below(key):
+            self._offer_evidence(state, build(), key, pairs)
+
     def fold_worker(self, cluster_id: str, timestamp: str, key: EvidenceKey, pairs: list[tuple[int, str]]) -> bool:
         """``add`` of a worker finding known by its fields only (no tracker); True when its entry may be kept.
 

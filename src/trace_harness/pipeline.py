@@ -111,7 +111,7 @@ def fold_inputs(
             if not digests.keep(index):
                 continue
             if kind == EVIDENCE_MANIFEST:
-                worker_manifest.fold_manifest(worker_manifest.load_manifest(path), accumulator, options)
+                worker_manifest.fold_manifest(worker_manifest.manifest_runs(path), accumulator, options)
                 continue
             problems.extend(_read_one(reader_for(kind), path, accumulator, options, tracker))
         return digests.refs(), problems

@@ -18,6 +18,7 @@ from ..evidence import th_manifest
 from ..evidence.base import ReaderOptions
 from ..evidence.inputs import InputDigests
 from ..evidence.manifest import ManifestBuilder
+from ..evidence.manifest_spool import bucket_count
 from ..evidence.worker_log import read_worker_log
 from ..models import Finding
 from ..pipeline import WORKER_LOG, reader_for, utc_now
@@ -49,15 +50,21 @@ def run(args: argparse.Namespace) -> int:
     if not readable:
         raise UsageError("at least one --worker-log or other evidence input is required")
     if set(readable) == {WORKER_LOG}:
-        write_pieces(args.json_out, _worker_manifest(readable[WORKER_LOG], options))
+        _write_worker_manifest(args.json_out, readable[WORKER_LOG], options)
     else:
         write_text(args.json_out, _findings_manifest(readable, options))
     return 0
 
 
-def _worker_manifest(paths: Sequence[Path], options: ReaderOptions) -> Iterator[str]:
-    """The aiops v2 manifest's JSON in pieces (one run at a time: it holds every run's kept events)."""
-    builder = ManifestBuilder()
+def _write_worker_manifest(out: Path | None, paths: Sequence[Path], options: ReaderOptions) -> None:
+    """The aiops v2 manifest, written run by run; inputs over a few MiB are spooled to disk on the way."""
+    buckets = bucket_count(sum(path.stat().st_size for path in paths))
+    with ManifestBuilder(buckets) as builder:
+        write_pieces(out, _worker_manifest(builder, paths, options))
+
+
+def _worker_manifest(builder: ManifestBuilder, paths: Sequence[Path], options: ReaderOptions) -> Iterator[str]:
+    """The v2 manifest's JSON in pieces, from the worker logs folded into ``builder``."""
     with InputDigests([(WORKER_LOG, path) for path in paths]) as digests:
         for index, path in enumerate(paths):
             if digests.keep(index):  # byte-identical inputs are read once

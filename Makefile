@@ -35,10 +35,11 @@ lint: .venv/.synced
 typecheck: .venv/.synced
 	.venv/bin/mypy
 
-## Benchmarks (figures in bench/README.md): ingest throughput and memory, API cost, cluster quality, redaction.
+## Benchmarks (figures in bench/README.md): ingest and manifest throughput and memory, API cost, cluster quality, redaction.
 bench: .venv/.synced
 	.venv/bin/python bench/ingest.py --runs 5 --scale 10
 	.venv/bin/python bench/ingest_actions.py --runs 5 --scale 10
+	.venv/bin/python bench/manifest.py --runs 3
 	.venv/bin/python bench/api_cost.py
 	.venv/bin/python bench/cluster_quality.py bench/corpus/logs bench/corpus/truth.json
 	.venv/bin/python bench/redaction_coverage.py

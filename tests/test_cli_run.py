@@ -17,6 +17,7 @@ from trace_harness.forge.local import LocalForge
 from trace_harness.report import report_json
 from trace_harness.testing.clock import FakeClock
 from trace_harness.testing.fake_github import FakeGitHub
+from trace_harness.testing.fake_http import API
 from trace_harness.testing.faults import Fault, FaultPlan
 
 A, B = "validation-failure-0000000a", "validation-failure-0000000b"
@@ -123,9 +124,12 @@ def github_env(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyP
     return monkeypatch
 
 
-@pytest.mark.usefixtures("github_env")
-def test_github_run_uses_the_state_branch_and_files_once(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with FakeGitHub("octo/demo") as gh:
+@pytest.mark.parametrize("api", [API, "https://ghe.example.com/api/v3"])  # github.com, GitHub Enterprise Server
+def test_github_run_uses_the_state_branch_and_files_once(
+    workdir: Path, capsys: pytest.CaptureFixture[str], github_env: pytest.MonkeyPatch, api: str
+) -> None:
+    github_env.setenv("GITHUB_API_URL", api)  # the fake answers only there: any other host fails the run
+    with FakeGitHub("octo/demo", api=api) as gh:
         first, out, err = _cli(capsys, "run", "--report", "report.json")
         assert first == 0, err
         second, out, _ = _cli(capsys, "run", "--report", "report.json")

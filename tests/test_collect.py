@@ -35,6 +35,7 @@ from trace_harness.report import build_report
 from trace_harness.state import DirectoryStore
 from trace_harness.testing.clock import FakeClock
 from trace_harness.testing.fake_github import FakeGitHub
+from trace_harness.testing.fake_http import API
 from trace_harness.testing.faults import Fault
 
 REPO = "octo/demo"
@@ -256,18 +257,21 @@ class QuietGitHubForge(github_module.GitHubForge):
         super().__init__(repo, token, clock=clock, sleep=clock.sleep, throttle=False, **kwargs)
 
 
+@pytest.mark.parametrize("api", [API, "https://ghe.example.com/api/v3"])  # github.com, GitHub Enterprise Server
 def test_run_collects_actions_evidence_once_and_keeps_the_cursor_on_the_branch(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, api: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(github_module, "GitHubForge", QuietGitHubForge)
     monkeypatch.setenv("GITHUB_TOKEN", "test-token")
     monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
-    with FakeGitHub(REPO) as gh:
+    monkeypatch.setenv("GITHUB_API_URL", api)  # the fake answers only there: any other host fails the run
+    with FakeGitHub(REPO, api=api) as gh:
         run_id = gh.git.add_run("ci.yml")
         gh.git.add_job(run_id, "test", FAILING_LOG)
         assert main(["run", "--dry-run"]) == 0 and ("trace-harness/state", "cursor.json") not in gh.git.files
         assert main(["run"]) == 0, capsys.readouterr().err
+        assert gh.count("POST", "^/graphql$") and gh.download_requests  # the state read, the log download
         cursor = json.loads(gh.git.files[("trace-harness/state", "cursor.json")][0])
         assert cursor == {"schema": "trace-harness-cursor/v1", "actions": {"ci.yml": run_id}}
         ledger = [json.loads(line) for line in gh.git.files[("trace-harness/state", "ledger.jsonl")][0].splitlines()]

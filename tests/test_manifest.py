@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 from random import Random
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -204,3 +205,41 @@ def test_a_run_over_the_read_bound_is_refused(tmp_path: Path, monkeypatch: pytes
     assert next(runs)["run"] == "small"  # runs stream: the first is folded before the large one is read
     with pytest.raises(InputFormatError, match="a run over 200000 bytes"):
         next(runs)
+
+
+class Watching:
+    """A tracker that wants every finding (as `run`'s recorder does): stored events take `add`."""
+
+    def __init__(self) -> None:
+        self.seen: list[Finding] = []
+
+    def observe(self, finding: Finding) -> None:
+        self.seen.append(finding)
+
+    def flaky(self, cluster_id: str) -> bool:
+        return False
+
+    def systemic(self, cluster_id: str) -> bool:
+        return False
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_stored_events_fold_as_findings_would(random: Random) -> None:
+    """The counting path (a Finding only for an entry that may be kept) gives the clusters `add` gives."""
+    lines = [
+        f"2026/06/18 09:{n % 13:02d}:00 event={random.choice(['malformed', 'runner_timeout'])} "
+        f'task_id=run-{n % 4} issue_id=i-{random.randrange(30)} msg="{"x" * random.randrange(4000)}"'
+        for n in range(120)
+    ]
+    manifest = build("\n".join(lines) + "\n")
+    runs: list[dict[str, Any]] = manifest["runs"]  # type: ignore[assignment]
+    runs[0]["events"].append({"class": "malformed-protocol", "ref": "hand.log:1", "excerpt": "no ids, no stamp"})
+    runs[0]["events"].append({"class": "not-a-class", "ref": "hand.log:2"})
+    random.shuffle(runs)
+    tracker = Watching()
+    counted, watched = ClusterAccumulator(), ClusterAccumulator(tracker)
+    fold_manifest(runs, counted, ReaderOptions())
+    fold_manifest(runs, watched, ReaderOptions())
+    assert counted.clusters() == watched.clusters()
+    assert len(tracker.seen) == sum(len(run["events"]) for run in runs) - 1

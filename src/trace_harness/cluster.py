@@ -231,8 +231,8 @@ class ClusterAccumulator:
     ) -> None:
         """``add(build(), record_affected=False)`` of a stored worker event (a manifest's), whose Finding is
         built only if its entry may be kept: most stored events only count."""
-        if self._tracker is not None:  # a tracker observes every finding
-            self.add(build(), record_affected=False)
+        if self._tracker is not None and getattr(self._tracker, "wants_worker_findings", True):
+            self.add(build(), record_affected=False)  # e.g. `run`'s recorder, which stores findings
             return
         state = self._clusters.get(cluster_id)
         if state is None or key <= state.seed_key:

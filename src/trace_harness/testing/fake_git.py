@@ -12,7 +12,7 @@ import zipfile
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from .fake_http import API, Handler, Reply, Req, invalid, not_found
+from .fake_http import Handler, Reply, Req, invalid, not_found
 
 if TYPE_CHECKING:
     from .fake_github import FakeGitHub
@@ -95,7 +95,7 @@ class GitRoutes:
 
     def add_artifact(self, run_id: int, name: str, data: bytes) -> int:
         artifact_id = 7_000_000 + self.fake.next_id()
-        url = f"{API}/repos/{self.fake.repo}/actions/artifacts/{artifact_id}/zip"
+        url = f"{self.fake.api}/repos/{self.fake.repo}/actions/artifacts/{artifact_id}/zip"
         self.artifacts[artifact_id] = {
             "id": artifact_id,
             "node_id": f"MDg6QXJ0aWZhY3Q{artifact_id}",
@@ -103,7 +103,7 @@ class GitRoutes:
             "size_in_bytes": len(data),
             "archive_download_url": url,
             "expired": False,
-            "url": f"{API}/repos/{self.fake.repo}/actions/artifacts/{artifact_id}",
+            "url": f"{self.fake.api}/repos/{self.fake.repo}/actions/artifacts/{artifact_id}",
             "created_at": self.fake.stamp(),
             "updated_at": self.fake.stamp(),
             "expires_at": None,
@@ -165,7 +165,7 @@ class GitRoutes:
         return Reply(200 if current is not None else 201, payload)
 
     def _content_payload(self, path: str, content: bytes, sha: str) -> dict[str, Any]:
-        url = f"{API}/repos/{self.fake.repo}/contents/{path}"
+        url = f"{self.fake.api}/repos/{self.fake.repo}/contents/{path}"
         return {
             "type": "file",
             "name": path.rsplit("/", 1)[-1],
@@ -174,7 +174,7 @@ class GitRoutes:
             "size": len(content),
             "url": url,
             "html_url": f"https://github.com/{self.fake.repo}/blob/{path}",
-            "git_url": f"{API}/repos/{self.fake.repo}/git/blobs/{sha}",
+            "git_url": f"{self.fake.api}/repos/{self.fake.repo}/git/blobs/{sha}",
             "download_url": f"https://raw.githubusercontent.com/{self.fake.repo}/{sha}/{path}",
             "content": base64.encodebytes(content).decode(),
         }
@@ -232,7 +232,7 @@ class GitRoutes:
         return Reply(200, self._ref_payload(branch, self.branches[branch]))
 
     def _ref_payload(self, branch: str, sha: str) -> dict[str, Any]:
-        base = f"{API}/repos/{self.fake.repo}/git"
+        base = f"{self.fake.api}/repos/{self.fake.repo}/git"
         return {
             "ref": f"refs/heads/{branch}",
             "node_id": f"REF_{branch}",

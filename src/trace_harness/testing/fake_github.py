@@ -1,7 +1,8 @@
 """A stateful fake of GitHub's REST API on top of ``responses``, for tests of anything that talks to GitHub.
 
 ``with FakeGitHub("octo/demo") as gh:`` intercepts every request to ``https://api.github.com[:443]`` (PyGithub
-adds the port), answers from in-memory state with payloads shaped like the real API, records each request
+adds the port; ``api=`` serves another root, e.g. GitHub Enterprise Server's ``https://HOST/api/v3``, with
+GraphQL at ``/api/graphql``), answers from in-memory state with payloads shaped like the real API, records each request
 (method, path, params, JSON body) and injects faults from a seeded ``FaultPlan``. Issues, labels, comments,
 permissions, dispatches and the repository live here; contents, git refs and Actions are in ``fake_git``.
 """
@@ -23,7 +24,6 @@ from .fake_git import GitRoutes
 from .fake_http import API, Handler, RecordedRequest, Reply, Req, invalid, not_found
 from .faults import Fault, FaultPlan
 
-_API_RE = r"https://api\.github\.com(?::443)?"
 _DOWNLOAD_HOST = "https://fake-downloads.githubusercontent.com"
 _COARSE = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read", "read": "read"}
 _METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
@@ -52,8 +52,14 @@ class FakeGitHub:
         private: bool = False,
         default_branch: str = "main",
         actor: str = "trace-harness-bot",
+        api: str = API,
     ) -> None:
         self.repo, self.private, self.default_branch, self.actor = repo, private, default_branch, actor
+        self.api = api.rstrip("/")  # e.g. GitHub Enterprise Server's https://HOST/api/v3
+        parts = urlsplit(self.api)
+        self._host = re.escape(f"{parts.scheme}://{parts.hostname}") + r"(?::\d+)?"  # PyGithub adds the port
+        self._prefix = parts.path
+        self._graphql = parts.path.removesuffix("/v3") + "/graphql"  # where PyGithub sends GraphQL
         self.clock = clock or (lambda: datetime.now(UTC))
         self.faults = faults or FaultPlan()
         self.requests: list[RecordedRequest] = []
@@ -85,7 +91,9 @@ class FakeGitHub:
     def install(self, mock: responses.RequestsMock) -> None:
         """Register the callbacks on an existing ``responses`` mock."""
         for method in _METHODS:
-            mock.add_callback(method, re.compile(_API_RE + r"/.*"), callback=self._handle)
+            mock.add_callback(method, re.compile(self._host + re.escape(self._prefix) + r"/.*"), callback=self._handle)
+        if not self._graphql.startswith(self._prefix + "/"):
+            mock.add_callback("POST", re.compile(self._host + re.escape(self._graphql)), callback=self._handle)
         mock.add_callback("GET", re.compile(re.escape(_DOWNLOAD_HOST) + r"/.*"), callback=self._download)
 
     # -- helpers for tests ------------------------------------------------------------------------
@@ -120,7 +128,7 @@ class FakeGitHub:
     # -- transport ------------------------------------------------------------------------------
 
     def _handle(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], bytes]:
-        req = _decode(request)
+        req = _decode(request, self._prefix, self._graphql)
         index = len(self.requests)
         self.requests.append(RecordedRequest(req.method, req.path, req.params, req.body, req.headers))
         fault = self.faults.choose(index, req.method, req.path)
@@ -235,7 +243,7 @@ class FakeGitHub:
                 "private": self.private,
                 "visibility": "private" if self.private else "public",
                 "html_url": f"https://github.com/{self.repo}",
-                "url": f"{API}/repos/{self.repo}",
+                "url": f"{self.api}/repos/{self.repo}",
                 "default_branch": self.default_branch,
             },
         )
@@ -311,13 +319,13 @@ class FakeGitHub:
         issue["updated_at"] = now
 
     def issue_payload(self, issue: dict[str, Any]) -> dict[str, Any]:
-        n, url = issue["number"], f"{API}/repos/{self.repo}/issues/{issue['number']}"
+        n, url = issue["number"], f"{self.api}/repos/{self.repo}/issues/{issue['number']}"
         payload = {
             "id": 100_000 + n,
             "node_id": f"I_kw{n}",
             "number": n,
             "url": url,
-            "repository_url": f"{API}/repos/{self.repo}",
+            "repository_url": f"{self.api}/repos/{self.repo}",
             "comments_url": f"{url}/comments",
             "labels_url": f"{url}/labels{{/name}}",
             "events_url": f"{url}/events",
@@ -339,12 +347,12 @@ class FakeGitHub:
             "author_association": "OWNER",
         }
         if issue.get("pull_request"):
-            payload["pull_request"] = {"url": f"{API}/repos/{self.repo}/pulls/{n}"}
+            payload["pull_request"] = {"url": f"{self.api}/repos/{self.repo}/pulls/{n}"}
         return payload
 
     def user_payload(self, login: str) -> dict[str, Any]:
         kind = "Bot" if login.endswith("[bot]") else "User"
-        url = f"{API}/users/{login}"
+        url = f"{self.api}/users/{login}"
         links = {f"{name}_url": f"{url}/{name}" for name in _USER_LINKS}
         return {
             "login": login,
@@ -383,9 +391,9 @@ class FakeGitHub:
         return {
             "id": comment_id,
             "node_id": f"IC_{comment_id}",
-            "url": f"{API}/repos/{self.repo}/issues/comments/{comment_id}",
+            "url": f"{self.api}/repos/{self.repo}/issues/comments/{comment_id}",
             "html_url": f"https://github.com/{self.repo}/issues/{comment['issue']}#issuecomment-{comment_id}",
-            "issue_url": f"{API}/repos/{self.repo}/issues/{comment['issue']}",
+            "issue_url": f"{self.api}/repos/{self.repo}/issues/{comment['issue']}",
             "body": comment["body"],
             "user": self.user_payload(comment["user"]),
             "created_at": comment["created_at"],
@@ -404,7 +412,7 @@ class FakeGitHub:
         return {
             "id": abs(hash(name)) % 10**9,
             "node_id": f"LA_{name}",
-            "url": f"{API}/repos/{self.repo}/labels/{name}",
+            "url": f"{self.api}/repos/{self.repo}/labels/{name}",
             "name": name,
             "color": label["color"],
             "default": False,
@@ -469,14 +477,16 @@ class FakeGitHub:
         return Reply(200, payload, headers)
 
     def _page_url(self, req: Req, page: int) -> str:
-        return f"{API}{req.path}?{urlencode({**req.params, 'page': str(page)})}"
+        return f"{self.api}{req.path}?{urlencode({**req.params, 'page': str(page)})}"
 
 
-def _decode(request: requests.PreparedRequest) -> Req:
+def _decode(request: requests.PreparedRequest, prefix: str, graphql: str) -> Req:
+    """The request, its path relative to the API root (GraphQL's as ``/graphql`` wherever it is served)."""
     parts = urlsplit(request.url or "")
+    path = "/graphql" if parts.path == graphql else parts.path.removeprefix(prefix)
     raw = request.body
     text = raw.decode() if isinstance(raw, bytes) else raw if isinstance(raw, str) else ""
     body = json.loads(text) if text else None
     kept = ("if-none-match", "accept")
     headers = {k.lower(): str(v) for k, v in request.headers.items() if k.lower() in kept}
-    return Req(request.method or "GET", parts.path, dict(parse_qsl(parts.query)), body, headers)
+    return Req(request.method or "GET", path, dict(parse_qsl(parts.query)), body, headers)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hostile_json import json_values
 from trace_harness.cli import manifest_cmd
 from trace_harness.cluster import ClusterAccumulator, evidence_key
 from trace_harness.config import Config
@@ -243,3 +244,34 @@ def test_stored_events_fold_as_findings_would(random: Random) -> None:
     fold_manifest(runs, watched, ReaderOptions())
     assert counted.clusters() == watched.clusters()
     assert len(tracker.seen) == sum(len(run["events"]) for run in runs) - 1
+
+
+stored_class = st.sampled_from(["malformed-protocol", "runner-timeout", "other"])
+hostile_event = st.fixed_dictionaries(
+    {"class": stored_class},
+    optional={"ref": json_values, "affected": json_values, "metadata": json_values, "excerpt": json_values},
+)
+hostile_run = st.fixed_dictionaries(
+    {},
+    optional={
+        "events": st.lists(hostile_event | json_values, max_size=4) | json_values,
+        "affected_by_class": st.dictionaries(stored_class, json_values | st.fixed_dictionaries(
+            {}, optional={"issues": json_values, "omitted": json_values})),
+    },
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(hostile_run | json_values, max_size=4))
+def test_a_hand_edited_manifest_never_crashes_the_fold(
+    tmp_path_factory: pytest.TempPathFactory, runs: list[Any]
+) -> None:
+    """Any JSON in a manifest's runs folds: what is not a stored event or summary is skipped. (Integers past
+    64 bits are refused as not JSON by the streaming parser, with the path.)"""
+    path = tmp_path_factory.mktemp("m") / "m.json"
+    path.write_text(json.dumps({"schema_version": SCHEMA, "runs": runs}))
+    accumulator = ClusterAccumulator()
+    fold_manifest(manifest_runs(path), accumulator, ReaderOptions())
+    for cluster in accumulator.clusters():
+        assert cluster.id in {"malformed-protocol", "runner-timeout"}
+        assert all(count > 0 for count in cluster.affected.omitted.values())

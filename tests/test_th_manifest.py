@@ -2,15 +2,25 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from hostile_json import json_values
 from trace_harness.bounds import MAX_RUN_EVIDENCE_BYTES, encoded_bytes
+from trace_harness.config import Config
 from trace_harness.errors import InputFormatError
 from trace_harness.evidence.base import ReaderOptions
 from trace_harness.evidence.th_manifest import SCHEMA, build_manifest, manifest_json, read_th_manifest
 from trace_harness.models import EvidenceProblem, Finding, InputRef
+from trace_harness.state import MANIFESTS, DirectoryStore
 from trace_harness.taxonomy import FailureClass, Severity
+from trace_harness.window import EvidenceWindow
 
 TOKEN = "ghp_" + "Z" * 36
 
@@ -90,3 +100,21 @@ def test_severity_survives() -> None:
 
 def _fields(item: Finding) -> dict[str, object]:
     return {name: getattr(item, name) for name in Finding.__slots__}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.fixed_dictionaries({}, optional={"findings": json_values, "run": json_values}) | json_values),
+    json_values,
+)
+def test_a_hand_edited_manifest_gives_findings_or_counted_problems(runs: list[Any], inputs: Any) -> None:
+    """Whatever a stored manifest's runs and inputs hold, reading it (as the window does) never raises."""
+    manifest = {"schema_version": SCHEMA, "inputs": inputs, "runs": runs}
+    store = DirectoryStore(Path(tempfile.mkdtemp()))
+    store.update(f"{MANIFESTS}/2026-06-10-1.json", lambda _old: json.dumps(manifest))
+    window = EvidenceWindow(store, Config(), lambda: datetime(2026, 6, 11, tzinfo=UTC))
+    items = list(window.stored([]))
+    assert all(isinstance(item, Finding | EvidenceProblem) for item in items)
+    read = round_trip(manifest)
+    assert len(items) == len(read)
+    assert [item for item in items if isinstance(item, Finding)] == [item for item in read if isinstance(item, Finding)]

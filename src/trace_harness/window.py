@@ -25,7 +25,7 @@ from .attributes import AttributeTracker
 from .config import Config
 from .errors import InputFormatError
 from .evidence.base import ReaderOptions
-from .evidence.th_manifest import build_manifest, load_manifest, manifest_json, read_th_manifest
+from .evidence.th_manifest import build_manifest, list_or_empty, load_manifest, manifest_json, read_th_manifest
 from .models import EvidenceProblem, Finding, InputRef, Report, RunFacts, TestPass
 from .occurrences import OccurrenceKeeper
 from .pipeline import collect_report
@@ -91,7 +91,7 @@ def input_of(ref: str, inputs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]
 def without_inputs(manifest: dict[str, Any], shas: set[str]) -> dict[str, Any]:
     """The manifest minus findings from inputs in ``shas``; a finding of no known input goes with them
     only when every input of the manifest does (it cannot be told apart)."""
-    inputs = [i for i in manifest.get("inputs", []) if isinstance(i, Mapping)]
+    inputs = [i for i in list_or_empty(manifest.get("inputs")) if isinstance(i, Mapping)]
     all_gone = bool(inputs) and all(i.get("sha256") in shas for i in inputs)
 
     def keep(record: Any) -> bool:
@@ -99,7 +99,7 @@ def without_inputs(manifest: dict[str, Any], shas: set[str]) -> dict[str, Any]:
         return not all_gone if source is None else source.get("sha256") not in shas
 
     runs = [
-        {**run, "findings": [r for r in run.get("findings", []) if keep(r)]}
+        {**run, "findings": [r for r in list_or_empty(run.get("findings")) if keep(r)]}
         for run in manifest["runs"]
         if isinstance(run, dict)
     ]
@@ -144,7 +144,8 @@ class EvidenceWindow:
         except InputFormatError as exc:
             yield EvidenceProblem(path=name, reason="damaged stored manifest", detail=mask(str(exc)))
             return
-        self.stored_shas.update(str(i.get("sha256")) for i in manifest.get("inputs", []) if isinstance(i, Mapping))
+        inputs = list_or_empty(manifest.get("inputs"))
+        self.stored_shas.update(str(i.get("sha256")) for i in inputs if isinstance(i, Mapping))
         kept = manifest_json(without_inputs(manifest, current)).encode()
         yield from read_th_manifest(io.BytesIO(kept), name, ReaderOptions.from_config(self.config))
 

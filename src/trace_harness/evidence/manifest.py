@@ -215,7 +215,11 @@ class _RunBoundedStream:
 
 
 def _first_line(exc: Exception) -> str:
-    return mask(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:200]
+    """The parser's message, first line only (yajl's next lines quote the file), redacted and bounded."""
+    detail = exc.args[0] if exc.args else ""
+    text = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+    lines = text.strip().splitlines()
+    return mask(lines[0] if lines else type(exc).__name__)[:200]
 
 
 def fold_manifest(runs: Iterable[Any], accumulator: ClusterAccumulator, options: ReaderOptions) -> None:
@@ -224,16 +228,15 @@ def fold_manifest(runs: Iterable[Any], accumulator: ClusterAccumulator, options:
     for run in runs:
         if not isinstance(run, dict):
             continue
-        for event in run.get("events", []) or []:
+        events = run.get("events")
+        for event in events if isinstance(events, list) else ():
             if isinstance(event, dict) and event.get("class") in WORKER_CLASSES:
                 _fold_event(event, accumulator, to_iso)
         summary = run.get("affected_by_class")
         for cluster_id, affected in (summary if isinstance(summary, dict) else {}).items():
             if cluster_id in WORKER_CLASSES and isinstance(affected, dict):
-                omitted = affected.get("omitted")
-                accumulator.add_affected(
-                    ClusterSeed.worker(cluster_id), _id_lists(affected), omitted if isinstance(omitted, dict) else {}
-                )
+                seed = ClusterSeed.worker(cluster_id)
+                accumulator.add_affected(seed, _id_lists(affected), _omitted_counts(affected.get("omitted")))
 
 
 def _fold_event(event: dict[str, Any], accumulator: ClusterAccumulator, to_iso: Callable[[str], str]) -> None:
@@ -254,6 +257,13 @@ def _event_ids(affected: Any) -> list[str]:
         if index is not None and isinstance(values, list) and values:
             ids[index] = values[0] if isinstance(values[0], str) else str(values[0])
     return ids
+
+
+def _omitted_counts(omitted: Any) -> dict[str, int]:
+    """The summary's ``omitted`` counts that are counts (a hand-edited manifest may hold anything)."""
+    if not isinstance(omitted, dict):
+        return {}
+    return {name: count for name, count in omitted.items() if type(count) is int and count > 0}
 
 
 def _id_lists(affected: dict[str, Any]) -> dict[str, list[str]]:

@@ -115,8 +115,13 @@ def read_th_manifest(stream: BinaryIO, display_path: str, options: ReaderOptions
     del options
     data = load_manifest(stream, display_path)
     for run in data["runs"]:
-        for record in run.get("findings", []) if isinstance(run, dict) else []:
+        for record in list_or_empty(run.get("findings")) if isinstance(run, dict) else []:
             yield _finding_from_record(record, display_path)
+
+
+def list_or_empty(value: Any) -> list[Any]:
+    """``value`` when it is a list, else no items: a stored manifest may have been edited by hand."""
+    return value if isinstance(value, list) else []
 
 
 def _finding_from_record(record: Any, display_path: str) -> Item:

@@ -212,10 +212,19 @@ def test_ledger_rotates_into_a_monthly_file(tmp_path: Path) -> None:
     assert json.loads(current[-1])["run_id"] == "999"
 
 
-def test_damaged_issue_map_is_a_state_error(tmp_path: Path) -> None:
-    (tmp_path / ISSUES).write_text("{not json")
-    with pytest.raises(StateError):
+@pytest.mark.parametrize(
+    ("content", "first"),
+    [
+        (b"{not json", "first at top level: Invalid JSON"),
+        (b"\xff\xfe{", "first at top level: Invalid JSON"),  # bytes that are not UTF-8: damage, not a crash
+        (b'{"clusters": {"x": 5}}', "first at clusters.x: Input should be an object"),
+    ],
+)
+def test_damaged_issue_map_is_a_state_error_that_says_where(tmp_path: Path, content: bytes, first: str) -> None:
+    (tmp_path / ISSUES).write_bytes(content)
+    with pytest.raises(StateError, match=f"{ISSUES} is damaged \\(1 problem\\(s\\); {first}.*delete it") as raised:
         DirectoryStore(tmp_path).issue_map()
+    assert "\n" not in str(raised.value)
 
 
 def test_damaged_cache_is_a_miss(tmp_path: Path) -> None:

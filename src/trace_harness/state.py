@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ForgeConflict, ForgeError, ForgeNotFound, StateConflict, StateError
 from .forge.base import BranchSnapshot, CachedList
+from .redact import mask
 
 LEDGER = "ledger.jsonl"
 HEALTH = "health.jsonl"
@@ -95,7 +96,12 @@ def parse_issue_map(text: str | None) -> IssueMap:
     try:
         return IssueMap.model_validate_json(text)
     except ValidationError as exc:
-        raise StateError(f"{ISSUES} is damaged: {exc.error_count()} problem(s)") from None
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "top level"
+        raise StateError(
+            f"{ISSUES} is damaged ({exc.error_count()} problem(s); first at {mask(where)[:120]}: {first['msg']}); "
+            "restore it from the state's history, or delete it: tracking issues are found again by label and marker"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -335,7 +341,7 @@ class DirectoryBackend:
         path = self.root / name
         if not path.is_file():
             return None
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8", errors="replace")  # as the branch backend: damage is a state error
         return Versioned(text, _digest(text))
 
     def read_many(self, names: list[str], folders: Sequence[str] = ()) -> Batch:

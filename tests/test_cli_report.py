@@ -62,6 +62,18 @@ def test_errors_are_one_redacted_line(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "[redacted-token]" in lines[1]
 
 
+@pytest.mark.parametrize("command", ["report", "manifest"])
+@pytest.mark.parametrize("output", ["missing-folder/out.json", "."], ids=["no folder", "a folder"])
+def test_an_output_that_cannot_be_written_is_refused_before_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, output: str
+) -> None:
+    """A bad output path fails at once: the (missing) input is never opened, however long it would take."""
+    target = tmp_path / output
+    assert main([command, "--worker-log", str(tmp_path / f"{TOKEN}.log"), "--json-out", str(target)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"trace-harness: error: cannot write {target}") and TOKEN not in line
+
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "evidence"
 
 

@@ -22,7 +22,7 @@ from ..evidence.manifest_spool import bucket_count
 from ..evidence.worker_log import read_worker_log
 from ..models import Finding
 from ..pipeline import WORKER_LOG, reader_for, utc_now
-from .report_cmd import TYPED_FLAGS, evidence_paths, write_pieces, write_text
+from .report_cmd import TYPED_FLAGS, check_outputs, evidence_paths, write_pieces, write_text
 
 
 def register(subparsers: Any) -> None:
@@ -45,6 +45,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     options = ReaderOptions.from_config(load_config(args.config))
+    check_outputs(args.json_out)
     paths, _unknown = evidence_paths(args)
     readable = {kind: files for kind, files in paths.items() if files}
     if not readable:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -52,6 +53,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    check_outputs(args.json_out, args.evaluator_results_out)
     paths, problems = evidence_paths(args)
     if problems and not any(paths.values()):
         skipped = "; ".join(f"{problem.path}: {problem.reason}" for problem in problems[:3])
@@ -78,6 +80,20 @@ def evidence_paths(args: argparse.Namespace) -> tuple[dict[str, list[Path]], lis
 
 def compact(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+def check_outputs(*paths: Path | None) -> None:
+    """Refuse an output that cannot be written before any input is read (a large input takes a while)."""
+    for path in paths:
+        if path is None:
+            continue
+        folder = path.parent
+        if path.is_dir():
+            raise UsageError(f"cannot write {path}: it is a folder")
+        if not folder.is_dir():
+            raise UsageError(f"cannot write {path}: no folder {folder}")
+        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise UsageError(f"cannot write {path}: permission denied")
 
 
 def write_pieces(path: Path | None, pieces: Iterable[str]) -> None:

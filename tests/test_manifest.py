@@ -227,7 +227,8 @@ class Watching:
 @settings(max_examples=40, deadline=None)
 @given(st.randoms(use_true_random=False))
 def test_stored_events_fold_as_findings_would(random: Random) -> None:
-    """The counting path (a Finding only for an entry that may be kept) gives the clusters `add` gives."""
+    """The counting path (a Finding only for an entry that may be kept; ids a summary lists joined in one star
+    join) gives the clusters `add` gives, also where a trimmed summary leaves ids unlisted."""
     lines = [
         f"2026/06/18 09:{n % 13:02d}:00 event={random.choice(['malformed', 'runner_timeout'])} "
         f'task_id=run-{n % 4} issue_id=i-{random.randrange(30)} msg="{"x" * random.randrange(4000)}"'
@@ -237,6 +238,11 @@ def test_stored_events_fold_as_findings_would(random: Random) -> None:
     runs: list[dict[str, Any]] = manifest["runs"]  # type: ignore[assignment]
     runs[0]["events"].append({"class": "malformed-protocol", "ref": "hand.log:1", "excerpt": "no ids, no stamp"})
     runs[0]["events"].append({"class": "not-a-class", "ref": "hand.log:2"})
+    runs[0]["events"].append({"class": "runner-timeout", "ref": "hand.log:3", "affected": {"sessions": ["s-1"]}})
+    for run in random.sample(runs, 2):  # a trimmed summary: some events' ids are not listed, only counted
+        for summary in run["affected_by_class"].values():
+            summary["issues"] = summary["issues"][: len(summary["issues"]) // 2]
+            summary["omitted"] = {"issues": 3}
     random.shuffle(runs)
     tracker = Watching()
     counted, watched = ClusterAccumulator(), ClusterAccumulator(tracker)
@@ -244,6 +250,7 @@ def test_stored_events_fold_as_findings_would(random: Random) -> None:
     fold_manifest(runs, watched, ReaderOptions())
     assert counted.clusters() == watched.clusters()
     assert len(tracker.seen) == sum(len(run["events"]) for run in runs) - 1
+    assert any(cluster.affected.omitted for cluster in counted.clusters())
 
 
 stored_class = st.sampled_from(["malformed-protocol", "runner-timeout", "other"])

@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import ingest_actions
@@ -100,12 +101,16 @@ def main() -> None:
     print(f"load average before: {', '.join(f'{value:.2f}' for value in os.getloadavg())}")
     bench(base, args.runs)
     if args.scale > 1:
-        big = scaled(base, args.scale)
-        try:
-            bench(big, args.runs)
-        finally:
-            if not args.keep:
-                big.unlink()  # ~860 MB: regenerated in seconds, not worth the disk
+        bench_then_delete(scaled(base, args.scale), args.keep, lambda big: bench(big, args.runs))
+
+
+def bench_then_delete(big: Path, keep: bool, run: Callable[[Path], None]) -> None:
+    """Bench a scaled input, then delete it unless ``keep``: ~860 MB, rebuilt in seconds, not worth the disk."""
+    try:
+        run(big)
+    finally:
+        if not keep:
+            big.unlink()
 
 
 if __name__ == "__main__":

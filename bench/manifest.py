@@ -65,12 +65,7 @@ def main() -> None:
     base = ingest.generate(args.records)
     bench(base, args.runs)
     if args.scale > 1:
-        big = ingest.scaled(base, args.scale)
-        try:
-            bench(big, args.runs)
-        finally:
-            if not args.keep:
-                big.unlink()
+        ingest.bench_then_delete(ingest.scaled(base, args.scale), args.keep, lambda big: bench(big, args.runs))
 
 
 if __name__ == "__main__":

@@ -47,6 +47,11 @@ class AttributeTracker(Protocol):
     def systemic(self, cluster_id: str) -> bool: ...
 
 
+def wants_worker_findings(tracker: object) -> bool:
+    """Whether ``tracker`` must see every worker finding: only one that says it needs none is spared them."""
+    return tracker is not None and bool(getattr(tracker, "wants_worker_findings", True))
+
+
 EvidenceKey = tuple[str, str, int, str]
 _UNSEEN: EvidenceKey = ("\uffff", "", 0, "")  # the seed key of a cluster no finding has named yet
 
@@ -114,6 +119,11 @@ class _ClusterState:
         self.first_seen = ""
         self.last_seen = ""
         self.earlier_ids: set[str] = set()  # the cluster's ids under earlier fingerprint versions
+
+    def may_keep(self, key: EvidenceKey) -> bool:
+        """Whether an entry of ``key`` could be kept: its input's earliest so far, or not past a full heap."""
+        first = self.first_by_input.get(key[1])
+        return first is None or key <= first.key or not self.heap_full_below(key)
 
     def heap_full_below(self, key: EvidenceKey) -> bool:
         """True when ``key`` cannot be kept (so no entry needs building): past the cut, or past a full heap."""
@@ -231,7 +241,7 @@ class ClusterAccumulator:
     ) -> None:
         """``add(build(), record_affected=False)`` of a stored worker event (a manifest's), whose Finding is
         built only if its entry may be kept: most stored events only count."""
-        if self._tracker is not None and getattr(self._tracker, "wants_worker_findings", True):
+        if wants_worker_findings(self._tracker):
             self.add(build(), record_affected=False)  # e.g. `run`'s recorder, which stores findings
             return
         state = self._clusters.get(cluster_id)
@@ -240,8 +250,7 @@ class ClusterAccumulator:
         state.findings += 1
         self._observe_time(state, key[0])
         self._record_ids(state, pairs, key[3], False)
-        first = state.first_by_input.get(key[1])
-        if first is None or key <= first.key or not state.heap_full_below(key):
+        if state.may_keep(key):
             self._offer_evidence(state, build(), key, pairs)
 
     def fold_worker(self, cluster_id: str, timestamp: str, key: EvidenceKey, pairs: list[tuple[int, str]]) -> bool:
@@ -395,14 +404,12 @@ class ClusterAccumulator:
     def _offer_evidence(
         self, state: _ClusterState, finding: Finding, key: EvidenceKey, pairs: list[tuple[int, str]]
     ) -> None:
-        input_path = key[1]
-        first = state.first_by_input.get(input_path)
-        may_be_first = first is None or key <= first.key
-        if not may_be_first and state.heap_full_below(key):
+        if not state.may_keep(key):
             return
         candidate = self._candidate(finding, key, pairs)
+        first = state.first_by_input.get(key[1])
         if first is None or candidate.order() < first.order():
-            state.first_by_input[input_path] = candidate
+            state.first_by_input[key[1]] = candidate
         state.push(candidate)
 
     def _candidate(self, finding: Finding, key: EvidenceKey, pairs: list[tuple[int, str]]) -> _Candidate:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import attributes, render
-from .cluster import AttributeTracker, ClusterAccumulator
+from .cluster import AttributeTracker, ClusterAccumulator, wants_worker_findings
 from .config import Config
 from .errors import UsageError
 from .evaluator import load_results
@@ -122,17 +122,13 @@ def _read_one(
 ) -> list[EvidenceProblem]:
     try:
         keeper = getattr(tracker, "occurrence_keeper", None)  # a run keeping findings to store
-        if reader is read_worker_log and (keeper is not None or not _wants_worker_findings(tracker)):
+        if reader is read_worker_log and (keeper is not None or not wants_worker_findings(tracker)):
             fold_worker_log_file(path, str(path), options, accumulator, keeper=keeper)  # bulk: no Finding per record
             return []
         with path.open("rb") as stream:
             return _consume(reader(stream, str(path), options), accumulator, tracker)
     except OSError as exc:
         return [_problem(str(path), "unreadable", exc.strerror or type(exc).__name__)]
-
-
-def _wants_worker_findings(tracker: Any) -> bool:
-    return tracker is not None and bool(getattr(tracker, "wants_worker_findings", True))
 
 
 def _consume(items: Iterable[Any], accumulator: ClusterAccumulator, tracker: Any) -> list[EvidenceProblem]:

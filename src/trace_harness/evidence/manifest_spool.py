@@ -112,7 +112,7 @@ def _fold_line(groups: dict[str, RunGroup], line: str) -> None:
     if group is None:
         group = groups[run] = RunGroup(run)
     event_key: EvidenceKey = (key[0], key[1], key[2], key[3])
-    group.fold(cluster, [(index, value) for index, value in pairs], event_key, text[:-1] if size >= 0 else None, size)
+    group.fold(cluster, pairs, event_key, text[:-1] if size >= 0 else None, size)  # pairs as [index, id] lists
 
 
 def _read_output(path: Path) -> Iterator[tuple[str, str]]:
